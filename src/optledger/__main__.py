@@ -1,0 +1,3 @@
+from optledger.cli import main
+
+main()

@@ -1,0 +1,309 @@
+"""Ports: what the services need from the outside world, as typing.Protocols.
+
+`storage` implements the repositories, the unit of work and `Transactions`; `outbound`
+implements the clock and the link keyring. Repositories only read and add; they never
+commit. Every method that takes a tenant id confines itself to that tenant.
+"""
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from optledger.domain.channels import Channel
+from optledger.domain.links import LinkClaims
+from optledger.domain.model import (
+    Action,
+    Address,
+    ApiKey,
+    Category,
+    Confirmation,
+    ConsentEvent,
+    ConsentMode,
+    Contact,
+    Message,
+    OutboxItem,
+    RequestState,
+    Scope,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+    Tenant,
+    Topic,
+    UnsubscribeRequest,
+)
+
+__all__ = [
+    "AddressRepository",
+    "ApiKeyRepository",
+    "Clock",
+    "ConfirmationRepository",
+    "ContactRepository",
+    "EventFilter",
+    "EventRepository",
+    "LinkKeyring",
+    "MessageRepository",
+    "OutboxRepository",
+    "RequestRepository",
+    "SubscriptionRepository",
+    "SuppressionRepository",
+    "TenantRepository",
+    "TopicRepository",
+    "Transactions",
+    "UnitOfWork",
+]
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class LinkKeyring(Protocol):
+    def seal(self, claims: LinkClaims) -> str:
+        """An opaque, URL-safe token that only this keyring can open."""
+        ...
+
+    def open(self, token: str) -> LinkClaims:
+        """The claims sealed in `token`; InvalidLinkToken for anything else."""
+        ...
+
+
+class TenantRepository(Protocol):
+    def add(
+        self,
+        *,
+        name: str,
+        default_region: str,
+        default_locale: str,
+        grace_period: timedelta,
+        created_at: datetime,
+    ) -> Tenant: ...
+    def get(self, tenant_id: int) -> Tenant | None: ...
+    def by_name(self, name: str) -> Tenant | None: ...
+    def all(self) -> list[Tenant]: ...
+
+
+class ApiKeyRepository(Protocol):
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        scope: Scope,
+        created_at: datetime,
+    ) -> ApiKey: ...
+    def get(self, tenant_id: int, key_id: int) -> ApiKey | None: ...
+    def by_hash(self, key_hash: str) -> ApiKey | None: ...
+    def of_tenant(self, tenant_id: int) -> list[ApiKey]: ...
+    def revoke(self, key_id: int, *, at: datetime) -> None: ...
+
+
+class TopicRepository(Protocol):
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        key: str,
+        name: str,
+        category: Category,
+        consent_mode: ConsentMode,
+        double_opt_in: bool,
+        channels: frozenset[Channel],
+        unsubscribable: bool,
+        created_at: datetime,
+    ) -> Topic: ...
+    def get(self, tenant_id: int, topic_id: int) -> Topic | None: ...
+    def by_key(self, tenant_id: int, key: str) -> Topic | None: ...
+    def of_tenant(self, tenant_id: int) -> list[Topic]: ...
+
+
+class ContactRepository(Protocol):
+    def add(
+        self, *, tenant_id: int, external_id: str, locale: str | None, created_at: datetime
+    ) -> Contact: ...
+    def get(self, tenant_id: int, contact_id: int) -> Contact | None: ...
+    def by_external_id(self, tenant_id: int, external_id: str) -> Contact | None: ...
+    def mark_erased(self, contact_id: int, *, at: datetime) -> None:
+        """Forget the external id and locale; keep the row so events still point at it."""
+        ...
+
+
+class AddressRepository(Protocol):
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        channel: Channel,
+        value: str,
+        address_hash: str,
+        contact_id: int | None,
+        created_at: datetime,
+    ) -> Address: ...
+    def get(self, tenant_id: int, address_id: int) -> Address | None: ...
+    def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None: ...
+    def find_many(
+        self, tenant_id: int, channel: Channel, values: Collection[str]
+    ) -> dict[str, Address]:
+        """The known addresses among `values`, keyed by value."""
+        ...
+
+    def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]: ...
+    def attach(self, address_id: int, *, contact_id: int) -> None: ...
+    def delete(self, address_ids: Collection[int]) -> None: ...
+
+
+class SubscriptionRepository(Protocol):
+    def get(self, address_id: int, topic_id: int) -> Subscription | None: ...
+    def put(self, subscription: Subscription) -> None:
+        """Insert or replace the row for (address, topic)."""
+        ...
+
+    def remove(self, address_id: int, topic_id: int) -> None: ...
+    def states(self, topic_id: int, address_ids: Collection[int]) -> dict[int, SubscriptionState]:
+        """address id → state, for the addresses among `address_ids` that have a row."""
+        ...
+
+    def of_addresses(self, address_ids: Collection[int]) -> list[Subscription]: ...
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None: ...
+    def snapshot(self, tenant_id: int) -> dict[tuple[str, int], SubscriptionState]:
+        """(address hash, topic id) → state for the whole tenant, to verify the ledger."""
+        ...
+
+
+class SuppressionRepository(Protocol):
+    def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...
+    def add(self, suppression: Suppression) -> None: ...
+    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> None: ...
+    def suppressed(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> set[str]:
+        """The hashes among `hashes` that are suppressed."""
+        ...
+
+    def page(
+        self, tenant_id: int, *, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[Suppression, str | None]]:
+        """Suppressions ordered by (channel, hash), after the (channel, hash) cursor, each
+        with its address in clear, or None where the address was erased."""
+        ...
+
+    def detach_addresses(self, address_ids: Collection[int]) -> None:
+        """Keep the suppressions of these addresses by hash only (erasure)."""
+        ...
+
+    def snapshot(self, tenant_id: int) -> set[tuple[Channel, str]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events `EventRepository.query` returns; None matches anything."""
+
+    contact_id: int | None = None
+    address_hash: str | None = None
+    since: datetime | None = None
+    """Inclusive lower bound on `occurred_at`."""
+    until: datetime | None = None
+    """Exclusive upper bound on `occurred_at`."""
+    via: str | None = None
+    action: Action | None = None
+
+
+class EventRepository(Protocol):
+    def add(self, event: ConsentEvent) -> int:
+        """Append the event; returns its id, increasing in insertion order."""
+        ...
+
+    def query(
+        self, tenant_id: int, *, where: EventFilter, after_id: int, limit: int
+    ) -> list[ConsentEvent]:
+        """Events with id > `after_id` matching `where`, oldest first, at most `limit`."""
+        ...
+
+    def of_request(self, unsubscribe_request_id: int) -> list[ConsentEvent]: ...
+    def scrub(self, tenant_id: int, *, address_ids: Collection[int]) -> None:
+        """Remove personal data from the events of these addresses (erasure): the address
+        id, actor, IP, user agent and context go; the keyed hash stays."""
+        ...
+
+
+class RequestRepository(Protocol):
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        contact_id: int | None,
+        address_id: int | None,
+        topic_ids: Sequence[int],
+        created_at: datetime,
+        effective_at: datetime,
+    ) -> UnsubscribeRequest: ...
+    def get(self, tenant_id: int, request_id: int) -> UnsubscribeRequest | None: ...
+    def close(self, request_id: int, *, state: RequestState, at: datetime) -> None: ...
+    def due(self, *, at: datetime, limit: int) -> list[UnsubscribeRequest]:
+        """Pending requests of every tenant whose effective time is at or before `at`."""
+        ...
+
+    def of_contact(self, tenant_id: int, contact_id: int) -> list[UnsubscribeRequest]: ...
+    def snapshot(self, tenant_id: int) -> dict[int, RequestState]: ...
+
+
+class MessageRepository(Protocol):
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        message_uid: str,
+        address_id: int,
+        topic_id: int,
+        campaign: str | None,
+        created_at: datetime,
+    ) -> Message: ...
+    def get(self, tenant_id: int, message_id: int) -> Message | None: ...
+    def by_uid(self, tenant_id: int, message_uid: str) -> Message | None: ...
+    def of_addresses(self, address_ids: Collection[int]) -> list[Message]: ...
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None: ...
+
+
+class ConfirmationRepository(Protocol):
+    def add(self, confirmation: Confirmation) -> None: ...
+    def by_hash(self, token_hash: str) -> Confirmation | None: ...
+    def mark_confirmed(self, token_hash: str, *, at: datetime) -> None: ...
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None: ...
+
+
+class OutboxRepository(Protocol):
+    def add(self, item: OutboxItem) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction. It is opened and committed by `Transactions`."""
+
+    tenants: TenantRepository
+    api_keys: ApiKeyRepository
+    topics: TopicRepository
+    contacts: ContactRepository
+    addresses: AddressRepository
+    subscriptions: SubscriptionRepository
+    suppressions: SuppressionRepository
+    events: EventRepository
+    requests: RequestRepository
+    messages: MessageRepository
+    confirmations: ConfirmationRepository
+    outbox: OutboxRepository
+
+
+class Transactions(Protocol):
+    """Runs units of work. Each call is one atomic transaction.
+
+    `write` returns only after the work is committed durably; if the work raises, nothing
+    it wrote remains and the exception propagates. Implementations may commit several
+    concurrent writes together (group commit) as long as each stays atomic on its own.
+    `read` sees committed data and must not write.
+    """
+
+    def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
+    def read(self, work: Callable[[UnitOfWork], T]) -> T: ...

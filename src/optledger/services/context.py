@@ -1,0 +1,308 @@
+"""What every use case needs, and the few steps they all share.
+
+The recording functions here are the only code that writes consent events, so every door
+produces the same events for the same change: state row, ledger row and outbox row are
+written together, inside the caller's unit of work.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from optledger.domain.channels import Channel, normalise_address
+from optledger.domain.errors import InvalidInput, NotFound
+from optledger.domain.model import (
+    Action,
+    Address,
+    ConsentEvent,
+    OutboxItem,
+    Outcome,
+    Provenance,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+    Tenant,
+    Topic,
+)
+from optledger.domain.ports import Clock, LinkKeyring, Transactions, UnitOfWork
+from optledger.domain.secrets import KeyedHasher
+from optledger.services.results import Change
+from optledger.services.targets import AddressTarget, ContactTarget, Target
+
+__all__ = ["Attribution", "ServiceContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The message an event is attributed to, and the request it belongs to."""
+
+    message_uid: str | None = None
+    campaign: str | None = None
+    unsubscribe_request_id: int | None = None
+
+
+NO_ATTRIBUTION = Attribution()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    transactions: Transactions
+    clock: Clock
+    hasher: KeyedHasher
+    keyring: LinkKeyring
+    public_url: str
+
+
+def require_tenant(uow: UnitOfWork, tenant_id: int) -> Tenant:
+    tenant = uow.tenants.get(tenant_id)
+    if tenant is None:
+        raise NotFound(kind="tenant", key=str(tenant_id))
+    return tenant
+
+
+def require_topic(uow: UnitOfWork, tenant_id: int, key: str, *, field: str = "topic") -> Topic:
+    """The topic named by `key`; an unknown key is an invalid `field`, not a missing resource."""
+    topic = uow.topics.by_key(tenant_id, key)
+    if topic is None:
+        raise InvalidInput.of(field, f"there is no topic {key!r}")
+    return topic
+
+
+def require_topics(uow: UnitOfWork, tenant_id: int, keys: Sequence[str]) -> list[Topic]:
+    """The topics named by `keys`, in order, without duplicates."""
+    if not keys:
+        raise InvalidInput.of("topics", "must name at least one topic (or be omitted for all)")
+    topics: dict[int, Topic] = {}
+    for index, key in enumerate(keys):
+        topic = require_topic(uow, tenant_id, key, field=f"topics[{index}]")
+        topics.setdefault(topic.id, topic)
+    return list(topics.values())
+
+
+def ensure_address(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    tenant: Tenant,
+    channel: Channel,
+    raw: str,
+    contact_id: int | None = None,
+    field: str = "address",
+) -> Address:
+    """The stored address for `raw`, created (and attached to the contact) if need be."""
+    value = normalise_address(
+        channel=channel, raw=raw, default_region=tenant.default_region, field=field
+    )
+    address = uow.addresses.find(tenant.id, channel, value)
+    if address is None:
+        return uow.addresses.add(
+            tenant_id=tenant.id,
+            channel=channel,
+            value=value,
+            address_hash=ctx.hasher.address_hash(tenant_id=tenant.id, channel=channel, value=value),
+            contact_id=contact_id,
+            created_at=ctx.clock.now(),
+        )
+    if contact_id is not None and address.contact_id != contact_id:
+        if address.contact_id is not None:
+            raise InvalidInput.of(field, "already belongs to another contact")
+        uow.addresses.attach(address.id, contact_id=contact_id)
+        return replace(address, contact_id=contact_id)
+    return address
+
+
+def _event(
+    *,
+    tenant_id: int,
+    at: datetime,
+    action: Action,
+    outcome: Outcome,
+    address: Address,
+    topic: Topic | None,
+    state: SubscriptionState | None,
+    provenance: Provenance,
+    attribution: Attribution,
+) -> ConsentEvent:
+    return ConsentEvent(
+        tenant_id=tenant_id,
+        occurred_at=at,
+        action=action,
+        outcome=outcome,
+        channel=address.channel,
+        address_hash=address.address_hash,
+        address_id=address.id,
+        contact_id=address.contact_id,
+        topic_id=topic.id if topic else None,
+        state=state,
+        provenance=provenance,
+        unsubscribe_request_id=attribution.unsubscribe_request_id,
+        message_uid=attribution.message_uid,
+        campaign=attribution.campaign,
+    )
+
+
+def record(
+    uow: UnitOfWork,
+    *,
+    event: ConsentEvent,
+    address: Address,
+    topic: Topic | None,
+) -> Change:
+    """Append the event, queue its outbox notice when it changed something, and describe it."""
+    event_id = uow.events.add(event)
+    if event.outcome is Outcome.CHANGED:
+        uow.outbox.add(
+            OutboxItem(
+                tenant_id=event.tenant_id,
+                kind="consent.changed",
+                payload={"event_id": event_id},
+                created_at=event.occurred_at,
+            )
+        )
+    return Change(
+        event_id=event_id,
+        channel=address.channel,
+        address=address.value,
+        topic=topic.key if topic else None,
+        action=event.action,
+        outcome=event.outcome,
+        state=event.state,
+    )
+
+
+def set_topic_state(
+    uow: UnitOfWork,
+    *,
+    at: datetime,
+    action: Action,
+    address: Address,
+    topic: Topic,
+    state: SubscriptionState | None,
+    provenance: Provenance,
+    attribution: Attribution = NO_ATTRIBUTION,
+) -> Change:
+    """Move (address, topic) to `state` (None: back to the topic's default) and record it."""
+    current = uow.subscriptions.get(address.id, topic.id)
+    current_state = current.state if current else None
+    outcome = Outcome.REPEATED if current_state == state else Outcome.CHANGED
+    if outcome is Outcome.CHANGED:
+        if state is None:
+            uow.subscriptions.remove(address.id, topic.id)
+        else:
+            uow.subscriptions.put(
+                Subscription(address_id=address.id, topic_id=topic.id, state=state, updated_at=at)
+            )
+    event = _event(
+        tenant_id=topic.tenant_id,
+        at=at,
+        action=action,
+        outcome=outcome,
+        address=address,
+        topic=topic,
+        state=state,
+        provenance=provenance,
+        attribution=attribution,
+    )
+    return record(uow, event=event, address=address, topic=topic)
+
+
+def set_suppressed(
+    uow: UnitOfWork,
+    *,
+    at: datetime,
+    address: Address,
+    suppressed: bool,
+    reason: str,
+    provenance: Provenance,
+    attribution: Attribution = NO_ATTRIBUTION,
+    suppressed_since: datetime | None = None,
+) -> Change:
+    """Suppress the address on its channel (or lift that) and record it."""
+    existing = uow.suppressions.get(address.tenant_id, address.channel, address.address_hash)
+    outcome = Outcome.REPEATED if (existing is not None) == suppressed else Outcome.CHANGED
+    if outcome is Outcome.CHANGED:
+        if suppressed:
+            uow.suppressions.add(
+                Suppression(
+                    tenant_id=address.tenant_id,
+                    channel=address.channel,
+                    address_hash=address.address_hash,
+                    address_id=address.id,
+                    reason=reason,
+                    created_at=suppressed_since or at,
+                )
+            )
+        else:
+            uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
+    event = _event(
+        tenant_id=address.tenant_id,
+        at=at,
+        action=Action.SUPPRESS if suppressed else Action.UNSUPPRESS,
+        outcome=outcome,
+        address=address,
+        topic=None,
+        state=None,
+        provenance=provenance,
+        attribution=attribution,
+    )
+    return record(uow, event=event, address=address, topic=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    addresses: tuple[Address, ...]
+    attribution: Attribution
+    message_topic: Topic | None = None
+    """For a message target: the topic the message was about."""
+
+
+def resolve_target(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    tenant: Tenant,
+    target: Target,
+    unsubscribe_request_id: int | None = None,
+) -> ResolvedTarget:
+    """The addresses a change applies to.
+
+    An address the tenant has never seen is created, because an opt-out from a stranger
+    must still be recorded and honoured. A contact or message must exist.
+    """
+    if isinstance(target, AddressTarget):
+        address = ensure_address(
+            uow, ctx, tenant=tenant, channel=target.channel, raw=target.address
+        )
+        return ResolvedTarget(
+            addresses=(address,),
+            attribution=Attribution(unsubscribe_request_id=unsubscribe_request_id),
+        )
+    if isinstance(target, ContactTarget):
+        contact = uow.contacts.by_external_id(tenant.id, target.external_id)
+        if contact is None:
+            raise NotFound(kind="contact", key=target.external_id)
+        addresses = tuple(
+            a
+            for a in uow.addresses.of_contact(tenant.id, contact.id)
+            if target.channel is None or a.channel is target.channel
+        )
+        return ResolvedTarget(
+            addresses=addresses,
+            attribution=Attribution(unsubscribe_request_id=unsubscribe_request_id),
+        )
+    message = uow.messages.by_uid(tenant.id, target.message_uid)
+    if message is None:
+        raise NotFound(kind="message", key=target.message_uid)
+    message_address = uow.addresses.get(tenant.id, message.address_id)
+    topic = uow.topics.get(tenant.id, message.topic_id)
+    if message_address is None or topic is None:
+        raise NotFound(kind="message", key=target.message_uid)
+    return ResolvedTarget(
+        addresses=(message_address,),
+        attribution=Attribution(
+            message_uid=message.message_uid,
+            campaign=message.campaign,
+            unsubscribe_request_id=unsubscribe_request_id,
+        ),
+        message_topic=topic,
+    )

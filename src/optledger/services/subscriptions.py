@@ -1,0 +1,310 @@
+"""Subscribe (with double opt-in), confirm, unsubscribe and resubscribe."""
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from optledger.domain.channels import Channel
+from optledger.domain.errors import Forbidden, InvalidInput, InvalidLinkToken
+from optledger.domain.model import (
+    Action,
+    Address,
+    Confirmation,
+    OutboxItem,
+    Provenance,
+    SubscriptionState,
+    Tenant,
+    Topic,
+)
+from optledger.domain.ports import UnitOfWork
+from optledger.services.context import (
+    ResolvedTarget,
+    ServiceContext,
+    ensure_address,
+    require_tenant,
+    require_topic,
+    require_topics,
+    resolve_target,
+    set_suppressed,
+    set_topic_state,
+)
+from optledger.services.results import Change, ChangeResult, SubscribeResult
+from optledger.services.targets import ContactTarget, Target
+
+__all__ = ["CONFIRMATION_TTL", "SubscriptionService", "unsubscribe_resolved"]
+
+CONFIRMATION_TTL = timedelta(days=7)
+
+
+class SubscriptionService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def subscribe(
+        self,
+        *,
+        tenant_id: int,
+        channel: Channel,
+        address: str,
+        topic: str,
+        provenance: Provenance,
+        contact: str | None = None,
+    ) -> SubscribeResult:
+        """Subscribe an address to a topic, optionally attaching it to a contact (created on
+        first use, by external id).
+
+        A double opt-in topic leaves the subscription `pending` and returns the token the
+        person must confirm with; an outbox row asks for the confirmation notice.
+        """
+
+        def work(uow: UnitOfWork) -> SubscribeResult:
+            tenant = require_tenant(uow, tenant_id)
+            the_topic = require_topic(uow, tenant_id, topic)
+            if channel not in the_topic.channels:
+                raise InvalidInput.of("channel", f"topic {topic!r} is not sent on {channel}")
+            contact_id = _ensure_contact(uow, self._ctx, tenant=tenant, external_id=contact)
+            the_address = ensure_address(
+                uow, self._ctx, tenant=tenant, channel=channel, raw=address, contact_id=contact_id
+            )
+            return self._subscribe(
+                uow, tenant=tenant, address=the_address, topic=the_topic, provenance=provenance
+            )
+
+        return self._ctx.transactions.write(work)
+
+    def _subscribe(
+        self,
+        uow: UnitOfWork,
+        *,
+        tenant: Tenant,
+        address: Address,
+        topic: Topic,
+        provenance: Provenance,
+    ) -> SubscribeResult:
+        now = self._ctx.clock.now()
+        current = uow.subscriptions.get(address.id, topic.id)
+        needs_confirmation = topic.double_opt_in and (
+            current is None or current.state is not SubscriptionState.SUBSCRIBED
+        )
+        state = SubscriptionState.PENDING if needs_confirmation else SubscriptionState.SUBSCRIBED
+        change = set_topic_state(
+            uow,
+            at=now,
+            action=Action.SUBSCRIBE,
+            address=address,
+            topic=topic,
+            state=state,
+            provenance=provenance,
+        )
+        if not needs_confirmation:
+            return SubscribeResult(change=change, confirmation_token=None)
+        token = secrets.token_urlsafe(32)
+        uow.confirmations.add(
+            Confirmation(
+                token_hash=self._ctx.hasher.secret_hash(token),
+                tenant_id=tenant.id,
+                address_id=address.id,
+                topic_id=topic.id,
+                created_at=now,
+                expires_at=now + CONFIRMATION_TTL,
+            )
+        )
+        uow.outbox.add(
+            OutboxItem(
+                tenant_id=tenant.id,
+                kind="confirmation.requested",
+                payload={"token": token, "address_id": address.id, "topic_id": topic.id},
+                created_at=now,
+            )
+        )
+        return SubscribeResult(change=change, confirmation_token=token)
+
+    def confirm(self, *, token: str, provenance: Provenance) -> Change:
+        """Complete a double opt-in. A used token confirms again harmlessly (`repeated`);
+        an unknown or expired one is an InvalidLinkToken, whatever the reason."""
+
+        def work(uow: UnitOfWork) -> Change:
+            now = self._ctx.clock.now()
+            confirmation = uow.confirmations.by_hash(self._ctx.hasher.secret_hash(token))
+            if confirmation is None or confirmation.expires_at <= now:
+                raise InvalidLinkToken
+            address = uow.addresses.get(confirmation.tenant_id, confirmation.address_id)
+            topic = uow.topics.get(confirmation.tenant_id, confirmation.topic_id)
+            if address is None or topic is None:
+                raise InvalidLinkToken
+            if confirmation.confirmed_at is None:
+                uow.confirmations.mark_confirmed(confirmation.token_hash, at=now)
+            return set_topic_state(
+                uow,
+                at=now,
+                action=Action.CONFIRM,
+                address=address,
+                topic=topic,
+                state=SubscriptionState.SUBSCRIBED,
+                provenance=provenance,
+            )
+
+        return self._ctx.transactions.write(work)
+
+    def unsubscribe(
+        self,
+        *,
+        tenant_id: int,
+        target: Target,
+        topics: Sequence[str] | None,
+        provenance: Provenance,
+        notify: bool = False,
+    ) -> ChangeResult:
+        """Unsubscribe the target from `topics`, or from everything on its channel(s) when
+        `topics` is None (a suppression, which blocks marketing topics only).
+
+        Repeating an unsubscribe succeeds and is recorded with outcome `repeated`. With
+        `notify`, one confirmation notice per address is queued.
+        """
+
+        def work(uow: UnitOfWork) -> ChangeResult:
+            tenant = require_tenant(uow, tenant_id)
+            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=target)
+            chosen = None if topics is None else require_topics(uow, tenant_id, topics)
+            changes = unsubscribe_resolved(
+                uow,
+                at=self._ctx.clock.now(),
+                resolved=resolved,
+                topics=chosen,
+                strict_channels=not isinstance(target, ContactTarget),
+                provenance=provenance,
+            )
+            if notify:
+                _queue_notices(uow, at=self._ctx.clock.now(), addresses=resolved.addresses)
+            return ChangeResult(changes=tuple(changes))
+
+        return self._ctx.transactions.write(work)
+
+    def resubscribe(
+        self,
+        *,
+        tenant_id: int,
+        target: Target,
+        topics: Sequence[str] | None,
+        provenance: Provenance,
+    ) -> ChangeResult:
+        """Subscribe the target to `topics` again, or lift its suppression when `topics` is
+        None. This is an explicit act of the person (an undo), so it needs no confirmation."""
+
+        def work(uow: UnitOfWork) -> ChangeResult:
+            now = self._ctx.clock.now()
+            tenant = require_tenant(uow, tenant_id)
+            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=target)
+            if topics is None:
+                changes = [
+                    set_suppressed(
+                        uow,
+                        at=now,
+                        address=address,
+                        suppressed=False,
+                        reason="resubscribed",
+                        provenance=provenance,
+                        attribution=resolved.attribution,
+                    )
+                    for address in resolved.addresses
+                ]
+                return ChangeResult(changes=tuple(changes))
+            chosen = require_topics(uow, tenant_id, topics)
+            changes = [
+                set_topic_state(
+                    uow,
+                    at=now,
+                    action=Action.RESUBSCRIBE,
+                    address=address,
+                    topic=topic,
+                    state=SubscriptionState.SUBSCRIBED,
+                    provenance=provenance,
+                    attribution=resolved.attribution,
+                )
+                for address in resolved.addresses
+                for topic in _topics_on_channel(
+                    chosen, address=address, strict=not isinstance(target, ContactTarget)
+                )
+            ]
+            return ChangeResult(changes=tuple(changes))
+
+        return self._ctx.transactions.write(work)
+
+
+def unsubscribe_resolved(
+    uow: UnitOfWork,
+    *,
+    at: datetime,
+    resolved: ResolvedTarget,
+    topics: list[Topic] | None,
+    strict_channels: bool,
+    provenance: Provenance,
+) -> list[Change]:
+    """The unsubscribe step shared by direct unsubscribes and unsubscribe requests."""
+    if topics is None:
+        return [
+            set_suppressed(
+                uow,
+                at=at,
+                address=address,
+                suppressed=True,
+                reason="unsubscribed",
+                provenance=provenance,
+                attribution=resolved.attribution,
+            )
+            for address in resolved.addresses
+        ]
+    for index, topic in enumerate(topics):
+        if not topic.unsubscribable:
+            raise Forbidden(f"topics[{index}]: topic {topic.key!r} cannot be unsubscribed from")
+    return [
+        set_topic_state(
+            uow,
+            at=at,
+            action=Action.UNSUBSCRIBE,
+            address=address,
+            topic=topic,
+            state=SubscriptionState.UNSUBSCRIBED,
+            provenance=provenance,
+            attribution=resolved.attribution,
+        )
+        for address in resolved.addresses
+        for topic in _topics_on_channel(topics, address=address, strict=strict_channels)
+    ]
+
+
+def _topics_on_channel(topics: list[Topic], *, address: Address, strict: bool) -> list[Topic]:
+    """The topics sent on the address's channel. For a single address (`strict`), naming
+    only topics that are not sent on its channel is a mistake worth reporting."""
+    chosen = [t for t in topics if address.channel in t.channels]
+    if strict and not chosen:
+        raise InvalidInput.of("topics", f"none of these topics is sent on {address.channel}")
+    return chosen
+
+
+def _ensure_contact(
+    uow: UnitOfWork, ctx: ServiceContext, *, tenant: Tenant, external_id: str | None
+) -> int | None:
+    if external_id is None:
+        return None
+    if not external_id.strip():
+        raise InvalidInput.of("contact", "must not be empty")
+    existing = uow.contacts.by_external_id(tenant.id, external_id)
+    if existing is not None:
+        return existing.id
+    created = uow.contacts.add(
+        tenant_id=tenant.id, external_id=external_id, locale=None, created_at=ctx.clock.now()
+    )
+    return created.id
+
+
+def _queue_notices(uow: UnitOfWork, *, at: datetime, addresses: Sequence[Address]) -> None:
+    for address in addresses:
+        uow.outbox.add(
+            OutboxItem(
+                tenant_id=address.tenant_id,
+                kind="notice.unsubscribed",
+                payload={"address_id": address.id},
+                created_at=at,
+            )
+        )

@@ -1,0 +1,115 @@
+"""Tenants and their API keys."""
+
+from datetime import timedelta
+
+from optledger.domain.errors import AuthenticationFailed, Conflict, NotFound
+from optledger.domain.model import ApiKey, Scope, Tenant
+from optledger.domain.ports import UnitOfWork
+from optledger.domain.secrets import new_secret
+from optledger.services.context import ServiceContext, require_tenant
+from optledger.services.results import CreatedKey, CreatedTenant, Principal
+from optledger.services.validation import (
+    check_grace_period,
+    check_locale,
+    check_region,
+    check_tenant_name,
+    check_text,
+)
+
+__all__ = ["DEFAULT_GRACE_PERIOD", "KEY_PREFIX", "TenantService"]
+
+DEFAULT_GRACE_PERIOD = timedelta(days=7)
+KEY_PREFIX = "olk"
+_SHOWN_PREFIX_LENGTH = 12
+
+
+class TenantService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def create_tenant(
+        self,
+        *,
+        name: str,
+        default_region: str = "US",
+        default_locale: str = "en-US",
+        grace_period: timedelta = DEFAULT_GRACE_PERIOD,
+    ) -> CreatedTenant:
+        """Create a tenant and its first `admin` API key, whose secret is returned once."""
+        check_tenant_name(name)
+        region = check_region(default_region)
+        locale = check_locale(default_locale, field="default_locale")
+        check_grace_period(grace_period)
+
+        def work(uow: UnitOfWork) -> CreatedTenant:
+            if uow.tenants.by_name(name) is not None:
+                raise Conflict(f"name: a tenant named {name!r} already exists")
+            tenant = uow.tenants.add(
+                name=name,
+                default_region=region,
+                default_locale=locale,
+                grace_period=grace_period,
+                created_at=self._ctx.clock.now(),
+            )
+            key = self._add_key(uow, tenant_id=tenant.id, name="admin", scope=Scope.ADMIN)
+            return CreatedTenant(tenant=tenant, admin_key=key)
+
+        return self._ctx.transactions.write(work)
+
+    def list_tenants(self) -> list[Tenant]:
+        return self._ctx.transactions.read(lambda uow: uow.tenants.all())
+
+    def get_tenant(self, *, name: str) -> Tenant:
+        tenant = self._ctx.transactions.read(lambda uow: uow.tenants.by_name(name))
+        if tenant is None:
+            raise NotFound(kind="tenant", key=name)
+        return tenant
+
+    def create_key(self, *, tenant_id: int, name: str, scope: Scope) -> CreatedKey:
+        label = check_text(name, field="name", max_length=100)
+
+        def work(uow: UnitOfWork) -> CreatedKey:
+            require_tenant(uow, tenant_id)
+            return self._add_key(uow, tenant_id=tenant_id, name=label, scope=scope)
+
+        return self._ctx.transactions.write(work)
+
+    def _add_key(self, uow: UnitOfWork, *, tenant_id: int, name: str, scope: Scope) -> CreatedKey:
+        secret = new_secret(KEY_PREFIX)
+        key = uow.api_keys.add(
+            tenant_id=tenant_id,
+            name=name,
+            prefix=secret[:_SHOWN_PREFIX_LENGTH],
+            key_hash=self._ctx.hasher.secret_hash(secret),
+            scope=scope,
+            created_at=self._ctx.clock.now(),
+        )
+        return CreatedKey(key=key, secret=secret)
+
+    def list_keys(self, *, tenant_id: int) -> list[ApiKey]:
+        return self._ctx.transactions.read(lambda uow: uow.api_keys.of_tenant(tenant_id))
+
+    def revoke_key(self, *, tenant_id: int, key_id: int) -> ApiKey:
+        """Revoke a key of this tenant; revoking a revoked key changes nothing."""
+
+        def work(uow: UnitOfWork) -> ApiKey:
+            key = uow.api_keys.get(tenant_id, key_id)
+            if key is None:
+                raise NotFound(kind="api key", key=str(key_id))
+            if key.revoked_at is None:
+                uow.api_keys.revoke(key_id, at=self._ctx.clock.now())
+            revoked = uow.api_keys.get(tenant_id, key_id)
+            assert revoked is not None
+            return revoked
+
+        return self._ctx.transactions.write(work)
+
+    def authenticate(self, *, secret: str) -> Principal:
+        """Who the API key `secret` speaks for; AuthenticationFailed if unknown or revoked."""
+        if not secret.startswith(f"{KEY_PREFIX}_") or len(secret) > 100:
+            raise AuthenticationFailed
+        key_hash = self._ctx.hasher.secret_hash(secret)
+        key = self._ctx.transactions.read(lambda uow: uow.api_keys.by_hash(key_hash))
+        if key is None or key.revoked_at is not None:
+            raise AuthenticationFailed
+        return Principal(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope)
