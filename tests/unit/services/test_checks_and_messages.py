@@ -1,0 +1,96 @@
+import pytest
+
+from optledger.domain.channels import Channel
+from optledger.domain.errors import Conflict, FieldError, InvalidInput
+from optledger.domain.links import ListUnsubscribeHeaders
+from optledger.domain.policy import Reason
+from optledger.services.messages import MessageSpec
+from optledger.services.results import CheckResult, RegisteredMessage
+from optledger.services.targets import AddressTarget
+from tests.unit.conftest import API, PUBLIC_URL
+
+EMAIL = Channel.EMAIL
+
+
+def test_batch_check_answers_every_line_in_order(services, tenant_id):
+    services.subscriptions.unsubscribe(
+        tenant_id=tenant_id,
+        target=AddressTarget(EMAIL, "gone@example.com"),
+        topics=None,
+        provenance=API,
+    )
+    results = services.checks.check(
+        tenant_id=tenant_id,
+        topic="digest",
+        channel=EMAIL,
+        addresses=["fresh@example.com", "GONE@example.com", "not-an-address"],
+    )
+    assert results == [
+        CheckResult("fresh@example.com", "fresh@example.com", True, Reason.OPT_OUT_DEFAULT),
+        CheckResult("GONE@example.com", "gone@example.com", False, Reason.SUPPRESSED),
+        CheckResult("not-an-address", None, False, Reason.INVALID_ADDRESS),
+    ]
+
+
+def test_unknown_topic_is_a_verdict_not_an_error(services, tenant_id):
+    assert services.checks.check(
+        tenant_id=tenant_id, topic="nope", channel=EMAIL, addresses=["a@example.com"]
+    ) == [CheckResult("a@example.com", "a@example.com", False, Reason.UNKNOWN_TOPIC)]
+
+
+def test_batches_are_limited(services, tenant_id):
+    with pytest.raises(InvalidInput) as caught:
+        services.checks.check(
+            tenant_id=tenant_id, topic="digest", channel=EMAIL, addresses=["a"] * 10_001
+        )
+    assert caught.value.errors == (FieldError("addresses", "must hold at most 10000 addresses"),)
+
+
+def test_registering_messages_gives_links_and_headers(services, tenant_id):
+    (message,) = services.messages.register_messages(
+        tenant_id=tenant_id,
+        messages=[
+            MessageSpec(EMAIL, "Ann@Example.com", "digest", campaign="spring", message_uid="m-1")
+        ],
+    )
+    url = f"{PUBLIC_URL}/u/t1.1.2.1.1767605400"
+    assert message == RegisteredMessage(
+        message_uid="m-1",
+        channel=EMAIL,
+        address="ann@example.com",
+        topic="digest",
+        campaign="spring",
+        unsubscribe_url=url,
+        headers=ListUnsubscribeHeaders(f"<{url}>", "List-Unsubscribe=One-Click"),
+    )
+
+
+def test_generated_uids_and_safe_retries(services, tenant_id):
+    spec = MessageSpec(EMAIL, "a@example.com", "digest")
+    (first,) = services.messages.register_messages(tenant_id=tenant_id, messages=[spec])
+    assert len(first.message_uid) == 24
+    again = MessageSpec(EMAIL, "a@example.com", "digest", message_uid=first.message_uid)
+    assert services.messages.register_messages(tenant_id=tenant_id, messages=[again]) == [first]
+    moved = MessageSpec(EMAIL, "b@example.com", "digest", message_uid=first.message_uid)
+    with pytest.raises(Conflict, match=r"messages\[0\].message_uid: already registered"):
+        services.messages.register_messages(tenant_id=tenant_id, messages=[moved])
+
+
+def test_a_bad_batch_reports_every_problem_and_writes_nothing(services, tenant_id, transactions):
+    with pytest.raises(InvalidInput) as caught:
+        services.messages.register_messages(
+            tenant_id=tenant_id,
+            messages=[
+                MessageSpec(EMAIL, "ok@example.com", "digest"),
+                MessageSpec(EMAIL, "bad", "nope"),
+                MessageSpec(Channel.SMS, "+14155550100", "digest", message_uid="has space"),
+            ],
+        )
+    assert [e.field for e in caught.value.errors] == [
+        "messages[1].topic",
+        "messages[1].address",
+        "messages[2].channel",
+        "messages[2].message_uid",
+    ]
+    assert transactions.store.messages == {}
+    assert transactions.store.addresses == {}
