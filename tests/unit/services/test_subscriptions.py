@@ -6,9 +6,9 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, Forbidden, InvalidInput, InvalidLinkToken, NotFound
 from optledger.domain.model import Action, Outcome, Provenance, SubscriptionState
 from optledger.domain.policy import Reason
+from optledger.services.messages import MessageSpec
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget
-from optledger.services.messages import MessageSpec
 from tests.unit.conftest import API
 
 S = SubscriptionState

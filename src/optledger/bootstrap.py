@@ -1,0 +1,238 @@
+"""The composition root: the one place that builds concrete adapters and wires services.
+
+`build(settings)` opens the database, brings its schema to the latest migration (so a
+first start in an empty directory needs no set-up), loads the installation secret and
+hands the services their ports. The entry points (`optledger serve`, the other CLI
+commands, tests) call it; the doors only ever see the resulting `Services`.
+
+The installation secret
+-----------------------
+One secret per installation keys the address hashes, the API key hashes and the
+unsubscribe-link keys (each through its own HMAC-SHA256 subkey). It comes from
+OPTLEDGER_SECRET_KEY or, if that is unset, from `optledger.secret` in the data
+directory, which the first start creates (32 random bytes, base64url, mode 0600).
+
+Keep that secret, and back it up together with the database. The only trace left of an
+erased person is the keyed hash of each address they suppressed; with a different secret
+those hashes no longer match, the person could be contacted again, every API key stops
+working and every unsubscribe link already sent becomes invalid.
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from optledger.config import MIN_SECRET_BYTES, ConfigError, Settings, decode_secret
+from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.clock import SystemClock
+from optledger.outbound.keyring import AesGcmKeyring
+from optledger.services import ServiceContext, Services
+from optledger.storage.engine import (
+    UnsafeDatabaseSetting,
+    UnsupportedDatabase,
+    database_ready,
+    make_engine,
+)
+from optledger.storage.migrate import check_drift, upgrade
+from optledger.storage.transactions import SqlTransactions
+
+__all__ = [
+    "Runtime",
+    "StartupError",
+    "build",
+    "check_database",
+    "load_secret",
+    "upgrade_database",
+]
+
+_HASHER_LABEL: Final = b"optledger/v1/keyed-hasher"
+_LINK_KEY_ID: Final = 1
+_LINK_KEY_LABEL: Final = b"optledger/v1/link-key/1"
+_SECRET_FILE_NOTE: Final = (
+    b"# optledger installation secret. Keep it, and back it up with the database: the\n"
+    b"# hashes that stop erased people from being contacted again, the API keys and the\n"
+    b"# unsubscribe links all depend on it. Lines starting with # are ignored.\n"
+)
+
+
+class StartupError(RuntimeError):
+    """The database cannot be used: unreachable, or configured so writes could be lost."""
+
+
+class Runtime:
+    """The running services and what must be closed with them; a context manager."""
+
+    def __init__(
+        self, *, services: Services, engine: Engine, transactions: SqlTransactions
+    ) -> None:
+        self.services = services
+        self._engine = engine
+        self._transactions = transactions
+        self._closed = False
+
+    def ready(self) -> bool:
+        """Whether the database answers (for readiness probes)."""
+        return not self._closed and database_ready(self._engine)
+
+    def close(self) -> None:
+        """Stop the writer and release every database connection; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._transactions.close()
+        finally:
+            self._engine.dispose()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def build(settings: Settings) -> Runtime:
+    """The services for `settings`, on a database migrated to the latest revision.
+
+    Raises ConfigError for an unusable database URL or secret key file, StartupError
+    when the database cannot be reached or is unsafe.
+    """
+    secret = load_secret(settings)
+    engine = _open_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        transactions = SqlTransactions(engine, max_batch=settings.write_batch)
+    except BaseException:
+        engine.dispose()
+        raise
+    context = ServiceContext(
+        transactions=transactions,
+        clock=SystemClock(),
+        hasher=KeyedHasher(_subkey(secret, _HASHER_LABEL)),
+        keyring=AesGcmKeyring(
+            {_LINK_KEY_ID: _subkey(secret, _LINK_KEY_LABEL)}, current=_LINK_KEY_ID
+        ),
+        public_url=settings.public_url,
+    )
+    return Runtime(services=Services.build(context), engine=engine, transactions=transactions)
+
+
+def upgrade_database(settings: Settings) -> None:
+    """Bring the database schema to the latest migration."""
+    with _engine(settings) as engine:
+        upgrade(engine)
+
+
+def check_database(settings: Settings) -> list[str]:
+    """The differences between the table definitions and the database's schema; empty if
+    none. On a database at the latest migration these are drift between the two."""
+    with _engine(settings) as engine:
+        return check_drift(engine)
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    engine = _open_engine(settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _open_engine(url: str) -> Engine:
+    """An engine that has connected once, so a bad URL or a server that is down fails
+    here with a clear message rather than inside the first migration."""
+    try:
+        engine = make_engine(url)
+    except UnsupportedDatabase as exc:
+        raise ConfigError(f"OPTLEDGER_DATABASE_URL: {exc}") from None
+    except OSError as exc:
+        raise StartupError(f"cannot create the database's directory ({_reason(exc)})") from None
+    try:
+        with engine.connect():
+            pass
+    except UnsafeDatabaseSetting as exc:
+        engine.dispose()
+        raise StartupError(str(exc)) from exc
+    except OperationalError as exc:
+        engine.dispose()
+        raise StartupError(
+            "the database cannot be reached: check OPTLEDGER_DATABASE_URL, that the server "
+            "is running, and that the data directory is writable"
+        ) from exc
+    return engine
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The installation secret: the configured one, else the data directory's secret
+    file, which is created on first use. See the module docstring before changing it."""
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.secret_file
+    if not path.exists():
+        try:
+            _create_secret_file(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot create the secret key file ({_reason(exc)})"
+            ) from None
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = _reason(exc) if isinstance(exc, OSError) else "not a text file"
+        raise ConfigError(f"{path}: cannot read the secret key file ({reason})") from None
+    value = "".join(line for line in lines if not line.lstrip().startswith("#"))
+    return decode_secret(value, source=str(path))
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new secret atomically: to a private temporary file first, then hard-linked
+    into place, so a concurrent first start either wins or reads the winner's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(MIN_SECRET_BYTES)).rstrip(b"=")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(_SECRET_FILE_NOTE + value + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return
+        _fsync_directory(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def _subkey(secret: bytes, label: bytes) -> bytes:
+    """A 32-byte key for one purpose, so no two purposes ever share key material."""
+    return hmac.new(secret, label, hashlib.sha256).digest()

@@ -1,0 +1,90 @@
+"""`optledger check`: filter a list of addresses down to those that may be contacted."""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from itertools import islice
+from pathlib import Path
+from typing import IO, Annotated, Final
+
+import typer
+
+from optledger.cli.common import TenantOption, open_services, tenant_id
+from optledger.domain.channels import Channel
+from optledger.domain.errors import InvalidInput, NotFound
+from optledger.services import Services
+from optledger.services.checks import MAX_CHECK_BATCH
+
+__all__ = ["check"]
+
+_STDIN: Final = "-"
+
+
+def check(
+    *,
+    tenant: TenantOption,
+    topic: Annotated[str, typer.Option("--topic", help="The topic's key.")],
+    channel: Annotated[Channel, typer.Option("--channel")],
+    file: Annotated[
+        str, typer.Argument(help="One address per line, UTF-8; '-' (the default) reads stdin.")
+    ] = _STDIN,
+) -> None:
+    """Print the addresses that may be sent a message about a topic, normalised.
+
+    Reads one address per line (blank lines are skipped) and writes each allowed one to
+    stdout, in input order. A summary goes to stderr: how many were checked and allowed,
+    and how many were blocked for each reason.
+    """
+    allowed = 0
+    blocked: Counter[str] = Counter()
+    with _open(file) as stream, open_services() as services:
+        owner = tenant_id(services, tenant)
+        _require_topic(services, tenant_id=owner, key=topic)
+        for batch in _batches(_addresses(stream), size=MAX_CHECK_BATCH):
+            for result in services.checks.check(
+                tenant_id=owner, topic=topic, channel=channel, addresses=batch
+            ):
+                if result.allowed:
+                    allowed += 1
+                    typer.echo(result.address)
+                else:
+                    blocked[result.reason.value] += 1
+    typer.echo(
+        f"checked {allowed + blocked.total()}: {allowed} allowed, {blocked.total()} blocked",
+        err=True,
+    )
+    for reason, count in sorted(blocked.items()):
+        typer.echo(f"  {reason}: {count}", err=True)
+
+
+def _require_topic(services: Services, *, tenant_id: int, key: str) -> None:
+    """An unknown topic is a mistake in the command, not a verdict for every address."""
+    try:
+        services.topics.get_topic(tenant_id=tenant_id, key=key)
+    except NotFound:
+        raise InvalidInput.of("topic", f"there is no topic {key!r}") from None
+
+
+def _open(file: str) -> AbstractContextManager[IO[bytes]]:
+    """The input as bytes; stdin is left open for whoever owns it."""
+    if file == _STDIN:
+        return nullcontext(typer.get_binary_stream("stdin"))
+    # Checked here: typer's own `exists` check does not understand '-' on a Path argument.
+    if not Path(file).is_file():
+        raise typer.BadParameter(f"{file!r} is not a readable file", param_hint="'FILE'")
+    return Path(file).open("rb")
+
+
+def _addresses(lines: Iterable[bytes]) -> Iterator[str]:
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput.of(f"line {number}", "is not UTF-8 text") from None
+        if address := line.strip():
+            yield address
+
+
+def _batches(items: Iterator[str], *, size: int) -> Iterator[list[str]]:
+    while batch := list(islice(items, size)):
+        yield batch

@@ -1,0 +1,1166 @@
+"""The repository ports over one SQLAlchemy `Connection`, in Core statements.
+
+Every repository works inside the transaction its connection is in and never commits;
+`SqlTransactions` owns the transaction. Rows map onto the domain's frozen dataclasses by
+the explicit `_…_from_row` functions; datetimes are aware UTC in the domain and naive UTC
+in the database (a naive datetime handed to a repository is a ValueError).
+
+Uniqueness clashes in `add` (a second tenant with one name, a second contact with one
+external id, a duplicate message uid…) raise the domain's `Conflict`. They are detected
+with `INSERT … ON CONFLICT DO NOTHING RETURNING`, not by catching a database error, so
+the transaction stays usable and a service may catch the `Conflict` and carry on.
+
+Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure helpers) send
+IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Executable,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from optledger.domain import ports
+from optledger.domain.channels import Channel
+from optledger.domain.errors import Conflict
+from optledger.domain.model import (
+    Action,
+    Address,
+    ApiKey,
+    Category,
+    Confirmation,
+    ConsentEvent,
+    ConsentMode,
+    Contact,
+    Message,
+    OutboxItem,
+    Outcome,
+    Provenance,
+    RequestState,
+    Scope,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+    Tenant,
+    Topic,
+    UnsubscribeRequest,
+)
+from optledger.storage.tables import (
+    addresses,
+    api_keys,
+    confirmations,
+    consent_events,
+    contacts,
+    messages,
+    outbox,
+    subscriptions,
+    suppressions,
+    tenants,
+    topics,
+    unsubscribe_requests,
+)
+
+__all__ = [
+    "IN_CHUNK",
+    "SqlAddressRepository",
+    "SqlApiKeyRepository",
+    "SqlConfirmationRepository",
+    "SqlContactRepository",
+    "SqlEventRepository",
+    "SqlMessageRepository",
+    "SqlOutboxRepository",
+    "SqlRequestRepository",
+    "SqlSubscriptionRepository",
+    "SqlSuppressionRepository",
+    "SqlTenantRepository",
+    "SqlTopicRepository",
+    "SqlUnitOfWork",
+]
+
+IN_CHUNK: Final = 500
+"""Most values in one IN list (SQLite allows 32,766 variables; this leaves headroom)."""
+
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_Row = Row[*tuple[Any, ...]]
+
+
+# --- conversions -------------------------------------------------------------------------
+
+
+def _to_db(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("datetimes passed to storage must be timezone-aware")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _to_db_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _to_db(moment)
+
+
+def _from_db(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def _from_db_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _from_db(moment)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _channels_text(channels: Iterable[Channel]) -> str:
+    return ",".join(sorted(channel.value for channel in channels))
+
+
+def _channels_from_text(text: str) -> frozenset[Channel]:
+    return frozenset(Channel(part) for part in text.split(",") if part)
+
+
+def _ids_text(ids: Iterable[int]) -> str:
+    return ",".join(str(value) for value in ids)
+
+
+def _ids_from_text(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part)
+
+
+def _value_digest(value: str) -> str:
+    """The unique look-up key of an address value (see `tables`): plain SHA-256, hex."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == IN_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _collect(
+    rows_of: Callable[[list[_K]], Iterable[_Row]], keys: Collection[_K], entry: Callable[[_Row], _V]
+) -> list[_V]:
+    """`entry` of every row that `rows_of` returns for each chunk of `keys`, in order."""
+    return [entry(row) for chunk in _chunks(dict.fromkeys(keys)) for row in rows_of(chunk)]
+
+
+# --- statements --------------------------------------------------------------------------
+# The frequent statements are built once, with bound parameters, and reused. SQLAlchemy
+# memoises a statement's cache key on the statement object, so reuse skips both building
+# the statement and walking it for its cache key, which together cost more than running
+# the statement on SQLite. (`functools.cache` may build one twice under a race; harmless.)
+
+
+@cache
+def _select(
+    table: Table, where: tuple[str, ...], order_by: tuple[str, ...] = ()
+) -> Select[*tuple[Any, ...]]:
+    """`SELECT * FROM table WHERE c = :c AND …` for the columns `where`."""
+    return (
+        select(table)
+        .where(*(table.c[name] == bindparam(name) for name in where))
+        .order_by(*(table.c[name] for name in order_by))
+    )
+
+
+@cache
+def _select_in(
+    table: Table, column: str, where: tuple[str, ...] = (), order_by: tuple[str, ...] = ()
+) -> Select[*tuple[Any, ...]]:
+    """`_select`, also requiring `column IN :values` (an expanding parameter)."""
+    return _select(table, where, order_by).where(
+        table.c[column].in_(bindparam("values", expanding=True))
+    )
+
+
+@cache
+def _update(table: Table, where: tuple[str, ...]) -> Update:
+    """`UPDATE table SET … WHERE c = :where_c AND …`; the SET columns are the other keys
+    of the parameters it runs with."""
+    return update(table).where(*(table.c[name] == bindparam(f"where_{name}") for name in where))
+
+
+@cache
+def _update_in(table: Table, column: str) -> Update:
+    """`UPDATE table SET … WHERE column IN :where_values`."""
+    return update(table).where(table.c[column].in_(bindparam("where_values", expanding=True)))
+
+
+@cache
+def _delete(table: Table, where: tuple[str, ...]) -> Delete:
+    return delete(table).where(*(table.c[name] == bindparam(name) for name in where))
+
+
+@cache
+def _delete_in(table: Table, column: str) -> Delete:
+    return delete(table).where(table.c[column].in_(bindparam("values", expanding=True)))
+
+
+@cache
+def _insert(table: Table) -> Executable:
+    return insert(table)
+
+
+@cache
+def _insert_returning_id(table: Table) -> Executable:
+    return insert(table).returning(table.c.id)
+
+
+@cache
+def _insert_new_statement(dialect: str, table: Table) -> Executable:
+    return (
+        _dialect_insert(dialect)(table)
+        .on_conflict_do_nothing()
+        .returning(*table.primary_key.columns)
+    )
+
+
+@cache
+def _upsert_subscription(dialect: str) -> Executable:
+    statement = _dialect_insert(dialect)(subscriptions)
+    return statement.on_conflict_do_update(
+        index_elements=[subscriptions.c.address_id, subscriptions.c.topic_id],
+        set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
+    )
+
+
+def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _insert_new(
+    connection: Connection, table: Table, values: Mapping[str, object], *, conflict: str
+) -> _Row:
+    """Insert one row and return its primary key; `Conflict(conflict)` if a unique key
+    is taken. The transaction stays usable either way."""
+    statement = _insert_new_statement(connection.dialect.name, table)
+    row = connection.execute(statement, dict(values)).first()
+    if row is None:
+        raise Conflict(conflict)
+    return row
+
+
+# --- row mappings ------------------------------------------------------------------------
+
+
+def _tenant_from_row(row: _Row) -> Tenant:
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        default_region=row.default_region,
+        default_locale=row.default_locale,
+        grace_period=row.grace_period,
+        created_at=_from_db(row.created_at),
+    )
+
+
+def _api_key_from_row(row: _Row) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        prefix=row.prefix,
+        key_hash=row.key_hash,
+        scope=Scope(row.scope),
+        created_at=_from_db(row.created_at),
+        revoked_at=_from_db_or_none(row.revoked_at),
+    )
+
+
+def _topic_from_row(row: _Row) -> Topic:
+    return Topic(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        key=row.key,
+        name=row.name,
+        category=Category(row.category),
+        consent_mode=ConsentMode(row.consent_mode),
+        double_opt_in=bool(row.double_opt_in),
+        channels=_channels_from_text(row.channels),
+        unsubscribable=bool(row.unsubscribable),
+        created_at=_from_db(row.created_at),
+    )
+
+
+def _contact_from_row(row: _Row) -> Contact:
+    return Contact(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        external_id=row.external_id,
+        locale=row.locale,
+        created_at=_from_db(row.created_at),
+        erased_at=_from_db_or_none(row.erased_at),
+    )
+
+
+def _address_from_row(row: _Row) -> Address:
+    return Address(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        channel=Channel(row.channel),
+        value=row.value,
+        address_hash=row.address_hash,
+        contact_id=row.contact_id,
+        created_at=_from_db(row.created_at),
+    )
+
+
+def _subscription_from_row(row: _Row) -> Subscription:
+    return Subscription(
+        address_id=row.address_id,
+        topic_id=row.topic_id,
+        state=SubscriptionState(row.state),
+        updated_at=_from_db(row.updated_at),
+    )
+
+
+def _suppression_from_row(row: _Row) -> Suppression:
+    return Suppression(
+        tenant_id=row.tenant_id,
+        channel=Channel(row.channel),
+        address_hash=row.address_hash,
+        address_id=row.address_id,
+        reason=row.reason,
+        created_at=_from_db(row.created_at),
+    )
+
+
+def _event_from_row(row: _Row) -> ConsentEvent:
+    return ConsentEvent(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        occurred_at=_from_db(row.occurred_at),
+        action=Action(row.action),
+        outcome=Outcome(row.outcome),
+        channel=None if row.channel is None else Channel(row.channel),
+        address_hash=row.address_hash,
+        address_id=row.address_id,
+        contact_id=row.contact_id,
+        topic_id=row.topic_id,
+        state=None if row.state is None else SubscriptionState(row.state),
+        provenance=Provenance(
+            via=row.via,
+            actor=row.actor,
+            device=row.device,
+            entrypoint=row.entrypoint,
+            tags=tuple(json.loads(row.tags)),
+            context=json.loads(row.context),
+            request_id=row.request_id,
+            idempotency_key=row.idempotency_key,
+            locale=row.locale,
+            ip=row.ip,
+            user_agent=row.user_agent,
+        ),
+        unsubscribe_request_id=row.unsubscribe_request_id,
+        message_uid=row.message_uid,
+        campaign=row.campaign,
+    )
+
+
+def _event_values(event: ConsentEvent) -> dict[str, object]:
+    provenance = event.provenance
+    return {
+        "tenant_id": event.tenant_id,
+        "occurred_at": _to_db(event.occurred_at),
+        "action": event.action.value,
+        "outcome": event.outcome.value,
+        "channel": None if event.channel is None else event.channel.value,
+        "address_hash": event.address_hash,
+        "address_id": event.address_id,
+        "contact_id": event.contact_id,
+        "topic_id": event.topic_id,
+        "state": None if event.state is None else event.state.value,
+        "via": provenance.via,
+        "actor": provenance.actor,
+        "device": provenance.device,
+        "entrypoint": provenance.entrypoint,
+        "tags": _json(list(provenance.tags)),
+        "context": _json(dict(provenance.context)),
+        "request_id": provenance.request_id,
+        "idempotency_key": provenance.idempotency_key,
+        "locale": provenance.locale,
+        "ip": provenance.ip,
+        "user_agent": provenance.user_agent,
+        "unsubscribe_request_id": event.unsubscribe_request_id,
+        "message_uid": event.message_uid,
+        "campaign": event.campaign,
+    }
+
+
+def _request_from_row(row: _Row) -> UnsubscribeRequest:
+    return UnsubscribeRequest(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        contact_id=row.contact_id,
+        address_id=row.address_id,
+        topic_ids=_ids_from_text(row.topic_ids),
+        state=RequestState(row.state),
+        created_at=_from_db(row.created_at),
+        effective_at=_from_db(row.effective_at),
+        closed_at=_from_db_or_none(row.closed_at),
+    )
+
+
+def _message_from_row(row: _Row) -> Message:
+    return Message(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        message_uid=row.message_uid,
+        address_id=row.address_id,
+        topic_id=row.topic_id,
+        campaign=row.campaign,
+        created_at=_from_db(row.created_at),
+    )
+
+
+def _confirmation_from_row(row: _Row) -> Confirmation:
+    return Confirmation(
+        token_hash=row.token_hash,
+        tenant_id=row.tenant_id,
+        address_id=row.address_id,
+        topic_id=row.topic_id,
+        created_at=_from_db(row.created_at),
+        expires_at=_from_db(row.expires_at),
+        confirmed_at=_from_db_or_none(row.confirmed_at),
+    )
+
+
+# --- repositories ------------------------------------------------------------------------
+
+
+class SqlTenantRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        name: str,
+        default_region: str,
+        default_locale: str,
+        grace_period: timedelta,
+        created_at: datetime,
+    ) -> Tenant:
+        created = _to_db(created_at)
+        values = {
+            "name": name,
+            "default_region": default_region,
+            "default_locale": default_locale,
+            "grace_period": grace_period,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection, tenants, values, conflict="a tenant with this name already exists"
+        )
+        return Tenant(
+            id=row.id,
+            name=name,
+            default_region=default_region,
+            default_locale=default_locale,
+            grace_period=grace_period,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int) -> Tenant | None:
+        row = self._connection.execute(_select(tenants, ("id",)), {"id": tenant_id}).first()
+        return None if row is None else _tenant_from_row(row)
+
+    def by_name(self, name: str) -> Tenant | None:
+        row = self._connection.execute(_select(tenants, ("name",)), {"name": name}).first()
+        return None if row is None else _tenant_from_row(row)
+
+    def all(self) -> list[Tenant]:
+        rows = self._connection.execute(_select(tenants, (), ("id",)))
+        return [_tenant_from_row(row) for row in rows]
+
+
+class SqlApiKeyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        scope: Scope,
+        created_at: datetime,
+    ) -> ApiKey:
+        created = _to_db(created_at)
+        values = {
+            "tenant_id": tenant_id,
+            "name": name,
+            "prefix": prefix,
+            "key_hash": key_hash,
+            "scope": scope.value,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection, api_keys, values, conflict="an API key with this hash already exists"
+        )
+        return ApiKey(
+            id=row.id,
+            tenant_id=tenant_id,
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            scope=scope,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int, key_id: int) -> ApiKey | None:
+        statement = _select(api_keys, ("tenant_id", "id"))
+        row = self._connection.execute(statement, {"tenant_id": tenant_id, "id": key_id}).first()
+        return None if row is None else _api_key_from_row(row)
+
+    def by_hash(self, key_hash: str) -> ApiKey | None:
+        statement = _select(api_keys, ("key_hash",))
+        row = self._connection.execute(statement, {"key_hash": key_hash}).first()
+        return None if row is None else _api_key_from_row(row)
+
+    def of_tenant(self, tenant_id: int) -> list[ApiKey]:
+        statement = _select(api_keys, ("tenant_id",), ("id",))
+        rows = self._connection.execute(statement, {"tenant_id": tenant_id})
+        return [_api_key_from_row(row) for row in rows]
+
+    def revoke(self, key_id: int, *, at: datetime) -> None:
+        """Revoke the key; a key revoked before keeps its first revocation time."""
+        self._connection.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=_to_db(at))
+        )
+
+
+class SqlTopicRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        key: str,
+        name: str,
+        category: Category,
+        consent_mode: ConsentMode,
+        double_opt_in: bool,
+        channels: frozenset[Channel],
+        unsubscribable: bool,
+        created_at: datetime,
+    ) -> Topic:
+        created = _to_db(created_at)
+        values = {
+            "tenant_id": tenant_id,
+            "key": key,
+            "name": name,
+            "category": category.value,
+            "consent_mode": consent_mode.value,
+            "double_opt_in": double_opt_in,
+            "channels": _channels_text(channels),
+            "unsubscribable": unsubscribable,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection, topics, values, conflict="a topic with this key already exists"
+        )
+        return Topic(
+            id=row.id,
+            tenant_id=tenant_id,
+            key=key,
+            name=name,
+            category=category,
+            consent_mode=consent_mode,
+            double_opt_in=double_opt_in,
+            channels=channels,
+            unsubscribable=unsubscribable,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int, topic_id: int) -> Topic | None:
+        statement = _select(topics, ("tenant_id", "id"))
+        row = self._connection.execute(statement, {"tenant_id": tenant_id, "id": topic_id}).first()
+        return None if row is None else _topic_from_row(row)
+
+    def by_key(self, tenant_id: int, key: str) -> Topic | None:
+        statement = _select(topics, ("tenant_id", "key"))
+        row = self._connection.execute(statement, {"tenant_id": tenant_id, "key": key}).first()
+        return None if row is None else _topic_from_row(row)
+
+    def of_tenant(self, tenant_id: int) -> list[Topic]:
+        statement = _select(topics, ("tenant_id",), ("id",))
+        rows = self._connection.execute(statement, {"tenant_id": tenant_id})
+        return [_topic_from_row(row) for row in rows]
+
+
+class SqlContactRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self, *, tenant_id: int, external_id: str, locale: str | None, created_at: datetime
+    ) -> Contact:
+        created = _to_db(created_at)
+        values = {
+            "tenant_id": tenant_id,
+            "external_id": external_id,
+            "locale": locale,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection,
+            contacts,
+            values,
+            conflict="a contact with this external id already exists",
+        )
+        return Contact(
+            id=row.id,
+            tenant_id=tenant_id,
+            external_id=external_id,
+            locale=locale,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int, contact_id: int) -> Contact | None:
+        statement = _select(contacts, ("tenant_id", "id"))
+        parameters = {"tenant_id": tenant_id, "id": contact_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _contact_from_row(row)
+
+    def by_external_id(self, tenant_id: int, external_id: str) -> Contact | None:
+        statement = _select(contacts, ("tenant_id", "external_id"))
+        parameters = {"tenant_id": tenant_id, "external_id": external_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _contact_from_row(row)
+
+    def mark_erased(self, contact_id: int, *, at: datetime) -> None:
+        self._connection.execute(
+            _update(contacts, ("id",)),
+            {"where_id": contact_id, "external_id": None, "locale": None, "erased_at": _to_db(at)},
+        )
+
+
+class SqlAddressRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        channel: Channel,
+        value: str,
+        address_hash: str,
+        contact_id: int | None,
+        created_at: datetime,
+    ) -> Address:
+        created = _to_db(created_at)
+        values = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "value": value,
+            "value_digest": _value_digest(value),
+            "address_hash": address_hash,
+            "contact_id": contact_id,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection, addresses, values, conflict="this address already exists"
+        )
+        return Address(
+            id=row.id,
+            tenant_id=tenant_id,
+            channel=channel,
+            value=value,
+            address_hash=address_hash,
+            contact_id=contact_id,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int, address_id: int) -> Address | None:
+        statement = _select(addresses, ("tenant_id", "id"))
+        parameters = {"tenant_id": tenant_id, "id": address_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _address_from_row(row)
+
+    def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None:
+        statement = _select(addresses, ("tenant_id", "channel", "value_digest", "value"))
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "value_digest": _value_digest(value),
+            "value": value,
+        }
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _address_from_row(row)
+
+    def find_many(
+        self, tenant_id: int, channel: Channel, values: Collection[str]
+    ) -> dict[str, Address]:
+        """The known addresses among `values`, keyed by value."""
+        requested = set(values)
+        statement = _select_in(addresses, "value_digest", ("tenant_id", "channel"))
+
+        def rows_of(digests: list[str]) -> Iterable[_Row]:
+            parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
+            return self._connection.execute(statement, parameters)
+
+        digests = [_value_digest(value) for value in requested]
+        found = _collect(rows_of, digests, _address_from_row)
+        return {address.value: address for address in found if address.value in requested}
+
+    def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]:
+        statement = _select(addresses, ("tenant_id", "contact_id"), ("id",))
+        rows = self._connection.execute(
+            statement, {"tenant_id": tenant_id, "contact_id": contact_id}
+        )
+        return [_address_from_row(row) for row in rows]
+
+    def attach(self, address_id: int, *, contact_id: int) -> None:
+        self._connection.execute(
+            _update(addresses, ("id",)), {"where_id": address_id, "contact_id": contact_id}
+        )
+
+    def delete(self, address_ids: Collection[int]) -> None:
+        for chunk in _chunks(address_ids):
+            self._connection.execute(_delete_in(addresses, "id"), {"values": chunk})
+
+
+class SqlSubscriptionRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, address_id: int, topic_id: int) -> Subscription | None:
+        statement = _select(subscriptions, ("address_id", "topic_id"))
+        parameters = {"address_id": address_id, "topic_id": topic_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _subscription_from_row(row)
+
+    def put(self, subscription: Subscription) -> None:
+        """Insert or replace the row for (address, topic)."""
+        self._connection.execute(
+            _upsert_subscription(self._connection.dialect.name),
+            {
+                "address_id": subscription.address_id,
+                "topic_id": subscription.topic_id,
+                "state": subscription.state.value,
+                "updated_at": _to_db(subscription.updated_at),
+            },
+        )
+
+    def remove(self, address_id: int, topic_id: int) -> None:
+        self._connection.execute(
+            _delete(subscriptions, ("address_id", "topic_id")),
+            {"address_id": address_id, "topic_id": topic_id},
+        )
+
+    def states(self, topic_id: int, address_ids: Collection[int]) -> dict[int, SubscriptionState]:
+        """address id → state, for the addresses among `address_ids` that have a row."""
+        statement = _select_in(subscriptions, "address_id", ("topic_id",))
+
+        def rows_of(chunk: list[int]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"topic_id": topic_id, "values": chunk})
+
+        pairs = _collect(rows_of, address_ids, lambda row: (row.address_id, row.state))
+        return {address_id: SubscriptionState(state) for address_id, state in pairs}
+
+    def of_addresses(self, address_ids: Collection[int]) -> list[Subscription]:
+        statement = _select_in(subscriptions, "address_id", (), ("address_id", "topic_id"))
+
+        def rows_of(chunk: list[int]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"values": chunk})
+
+        return _collect(rows_of, address_ids, _subscription_from_row)
+
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None:
+        for chunk in _chunks(address_ids):
+            self._connection.execute(_delete_in(subscriptions, "address_id"), {"values": chunk})
+
+    def snapshot(self, tenant_id: int) -> dict[tuple[str, int], SubscriptionState]:
+        """(address hash, topic id) → state for the whole tenant, to verify the ledger."""
+        statement = (
+            select(addresses.c.address_hash, subscriptions.c.topic_id, subscriptions.c.state)
+            .join_from(subscriptions, addresses, subscriptions.c.address_id == addresses.c.id)
+            .where(addresses.c.tenant_id == tenant_id)
+        )
+        return {
+            (row.address_hash, row.topic_id): SubscriptionState(row.state)
+            for row in self._connection.execute(statement)
+        }
+
+
+class SqlSuppressionRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None:
+        statement = _select(suppressions, ("tenant_id", "channel", "address_hash"))
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "address_hash": address_hash,
+        }
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _suppression_from_row(row)
+
+    def add(self, suppression: Suppression) -> None:
+        """Add the suppression; `Conflict` if the address is suppressed already."""
+        values = {
+            "tenant_id": suppression.tenant_id,
+            "channel": suppression.channel.value,
+            "address_hash": suppression.address_hash,
+            "address_id": suppression.address_id,
+            "reason": suppression.reason,
+            "created_at": _to_db(suppression.created_at),
+        }
+        _insert_new(
+            self._connection,
+            suppressions,
+            values,
+            conflict="this address is suppressed already",
+        )
+
+    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> None:
+        self._connection.execute(
+            _delete(suppressions, ("tenant_id", "channel", "address_hash")),
+            {"tenant_id": tenant_id, "channel": channel.value, "address_hash": address_hash},
+        )
+
+    def suppressed(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> set[str]:
+        """The hashes among `hashes` that are suppressed."""
+        statement = _select_in(suppressions, "address_hash", ("tenant_id", "channel"))
+
+        def rows_of(chunk: list[str]) -> Iterable[_Row]:
+            parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": chunk}
+            return self._connection.execute(statement, parameters)
+
+        return set(_collect(rows_of, hashes, lambda row: str(row.address_hash)))
+
+    def page(
+        self, tenant_id: int, *, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[Suppression, str | None]]:
+        """Suppressions ordered by (channel, hash), after the (channel, hash) cursor, each
+        with its address in clear, or None where the address was erased."""
+        statement = (
+            select(suppressions, addresses.c.value)
+            .join_from(
+                suppressions,
+                addresses,
+                suppressions.c.address_id == addresses.c.id,
+                isouter=True,
+            )
+            .where(suppressions.c.tenant_id == tenant_id)
+            .order_by(suppressions.c.channel, suppressions.c.address_hash)
+            .limit(limit)
+        )
+        if after is not None:
+            cursor = tuple_(suppressions.c.channel, suppressions.c.address_hash)
+            statement = statement.where(cursor > tuple_(*after))
+        return [
+            (_suppression_from_row(row), row.value) for row in self._connection.execute(statement)
+        ]
+
+    def detach_addresses(self, address_ids: Collection[int]) -> None:
+        """Keep the suppressions of these addresses by hash only (erasure)."""
+        for chunk in _chunks(address_ids):
+            self._connection.execute(
+                _update_in(suppressions, "address_id"), {"where_values": chunk, "address_id": None}
+            )
+
+    def snapshot(self, tenant_id: int) -> set[tuple[Channel, str]]:
+        statement = select(suppressions.c.channel, suppressions.c.address_hash).where(
+            suppressions.c.tenant_id == tenant_id
+        )
+        return {
+            (Channel(row.channel), row.address_hash) for row in self._connection.execute(statement)
+        }
+
+
+class SqlEventRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, event: ConsentEvent) -> int:
+        """Append the event (its `id` is ignored); returns the new id."""
+        statement = _insert_returning_id(consent_events)
+        new_id: int = self._connection.execute(statement, _event_values(event)).scalar_one()
+        return new_id
+
+    def query(
+        self, tenant_id: int, *, where: ports.EventFilter, after_id: int, limit: int
+    ) -> list[ConsentEvent]:
+        """Events with id > `after_id` matching `where`, oldest first, at most `limit`."""
+        columns = consent_events.c
+        statement = select(consent_events).where(
+            columns.tenant_id == tenant_id, columns.id > after_id
+        )
+        if where.contact_id is not None:
+            statement = statement.where(columns.contact_id == where.contact_id)
+        if where.address_hash is not None:
+            statement = statement.where(columns.address_hash == where.address_hash)
+        if where.since is not None:
+            statement = statement.where(columns.occurred_at >= _to_db(where.since))
+        if where.until is not None:
+            statement = statement.where(columns.occurred_at < _to_db(where.until))
+        if where.via is not None:
+            statement = statement.where(columns.via == where.via)
+        if where.action is not None:
+            statement = statement.where(columns.action == where.action.value)
+        statement = statement.order_by(columns.id).limit(limit)
+        return [_event_from_row(row) for row in self._connection.execute(statement)]
+
+    def of_request(self, unsubscribe_request_id: int) -> list[ConsentEvent]:
+        statement = _select(consent_events, ("unsubscribe_request_id",), ("id",))
+        rows = self._connection.execute(
+            statement, {"unsubscribe_request_id": unsubscribe_request_id}
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def scrub(self, tenant_id: int, *, address_ids: Collection[int]) -> None:
+        """Remove personal data from the events of these addresses (erasure): the address
+        id, actor, IP, user agent and context go; the keyed hash stays."""
+        for chunk in _chunks(address_ids):
+            self._connection.execute(
+                update(consent_events)
+                .where(
+                    consent_events.c.tenant_id == tenant_id,
+                    consent_events.c.address_id.in_(chunk),
+                )
+                .values(address_id=None, actor=None, ip=None, user_agent=None, context="{}")
+            )
+
+
+class SqlRequestRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        contact_id: int | None,
+        address_id: int | None,
+        topic_ids: Sequence[int],
+        created_at: datetime,
+        effective_at: datetime,
+    ) -> UnsubscribeRequest:
+        created, effective = _to_db(created_at), _to_db(effective_at)
+        values = {
+            "tenant_id": tenant_id,
+            "contact_id": contact_id,
+            "address_id": address_id,
+            "topic_ids": _ids_text(topic_ids),
+            "state": RequestState.PENDING.value,
+            "created_at": created,
+            "effective_at": effective,
+        }
+        statement = _insert_returning_id(unsubscribe_requests)
+        new_id: int = self._connection.execute(statement, values).scalar_one()
+        return UnsubscribeRequest(
+            id=new_id,
+            tenant_id=tenant_id,
+            contact_id=contact_id,
+            address_id=address_id,
+            topic_ids=tuple(topic_ids),
+            state=RequestState.PENDING,
+            created_at=_from_db(created),
+            effective_at=_from_db(effective),
+        )
+
+    def get(self, tenant_id: int, request_id: int) -> UnsubscribeRequest | None:
+        statement = _select(unsubscribe_requests, ("tenant_id", "id"))
+        parameters = {"tenant_id": tenant_id, "id": request_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _request_from_row(row)
+
+    def close(self, request_id: int, *, state: RequestState, at: datetime) -> None:
+        self._connection.execute(
+            _update(unsubscribe_requests, ("id",)),
+            {"where_id": request_id, "state": state.value, "closed_at": _to_db(at)},
+        )
+
+    def due(self, *, at: datetime, limit: int) -> list[UnsubscribeRequest]:
+        """Pending requests of every tenant whose effective time is at or before `at`."""
+        statement = (
+            select(unsubscribe_requests)
+            .where(
+                unsubscribe_requests.c.state == RequestState.PENDING.value,
+                unsubscribe_requests.c.effective_at <= _to_db(at),
+            )
+            .order_by(unsubscribe_requests.c.effective_at, unsubscribe_requests.c.id)
+            .limit(limit)
+        )
+        return [_request_from_row(row) for row in self._connection.execute(statement)]
+
+    def of_contact(self, tenant_id: int, contact_id: int) -> list[UnsubscribeRequest]:
+        statement = _select(unsubscribe_requests, ("tenant_id", "contact_id"), ("id",))
+        parameters = {"tenant_id": tenant_id, "contact_id": contact_id}
+        return [_request_from_row(row) for row in self._connection.execute(statement, parameters)]
+
+    def snapshot(self, tenant_id: int) -> dict[int, RequestState]:
+        statement = _select(unsubscribe_requests, ("tenant_id",))
+        rows = self._connection.execute(statement, {"tenant_id": tenant_id})
+        return {row.id: RequestState(row.state) for row in rows}
+
+
+class SqlMessageRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        message_uid: str,
+        address_id: int,
+        topic_id: int,
+        campaign: str | None,
+        created_at: datetime,
+    ) -> Message:
+        created = _to_db(created_at)
+        values = {
+            "tenant_id": tenant_id,
+            "message_uid": message_uid,
+            "address_id": address_id,
+            "topic_id": topic_id,
+            "campaign": campaign,
+            "created_at": created,
+        }
+        row = _insert_new(
+            self._connection, messages, values, conflict="a message with this uid already exists"
+        )
+        return Message(
+            id=row.id,
+            tenant_id=tenant_id,
+            message_uid=message_uid,
+            address_id=address_id,
+            topic_id=topic_id,
+            campaign=campaign,
+            created_at=_from_db(created),
+        )
+
+    def get(self, tenant_id: int, message_id: int) -> Message | None:
+        statement = _select(messages, ("tenant_id", "id"))
+        parameters = {"tenant_id": tenant_id, "id": message_id}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _message_from_row(row)
+
+    def by_uid(self, tenant_id: int, message_uid: str) -> Message | None:
+        statement = _select(messages, ("tenant_id", "message_uid"))
+        parameters = {"tenant_id": tenant_id, "message_uid": message_uid}
+        row = self._connection.execute(statement, parameters).first()
+        return None if row is None else _message_from_row(row)
+
+    def of_addresses(self, address_ids: Collection[int]) -> list[Message]:
+        statement = _select_in(messages, "address_id", (), ("id",))
+
+        def rows_of(chunk: list[int]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"values": chunk})
+
+        return _collect(rows_of, address_ids, _message_from_row)
+
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None:
+        for chunk in _chunks(address_ids):
+            self._connection.execute(_delete_in(messages, "address_id"), {"values": chunk})
+
+
+class SqlConfirmationRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, confirmation: Confirmation) -> None:
+        """Add the confirmation; `Conflict` if its token hash is taken."""
+        values = {
+            "token_hash": confirmation.token_hash,
+            "tenant_id": confirmation.tenant_id,
+            "address_id": confirmation.address_id,
+            "topic_id": confirmation.topic_id,
+            "created_at": _to_db(confirmation.created_at),
+            "expires_at": _to_db(confirmation.expires_at),
+            "confirmed_at": _to_db_or_none(confirmation.confirmed_at),
+        }
+        _insert_new(
+            self._connection,
+            confirmations,
+            values,
+            conflict="a confirmation with this token already exists",
+        )
+
+    def by_hash(self, token_hash: str) -> Confirmation | None:
+        statement = _select(confirmations, ("token_hash",))
+        row = self._connection.execute(statement, {"token_hash": token_hash}).first()
+        return None if row is None else _confirmation_from_row(row)
+
+    def mark_confirmed(self, token_hash: str, *, at: datetime) -> None:
+        self._connection.execute(
+            _update(confirmations, ("token_hash",)),
+            {"where_token_hash": token_hash, "confirmed_at": _to_db(at)},
+        )
+
+    def delete_of_addresses(self, address_ids: Collection[int]) -> None:
+        for chunk in _chunks(address_ids):
+            self._connection.execute(_delete_in(confirmations, "address_id"), {"values": chunk})
+
+
+class SqlOutboxRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, item: OutboxItem) -> None:
+        """Queue the item to run at once (`run_at` = `created_at`), with no attempts yet."""
+        created = _to_db(item.created_at)
+        self._connection.execute(
+            _insert(outbox),
+            {
+                "tenant_id": item.tenant_id,
+                "kind": item.kind,
+                "payload": _json(dict(item.payload)),
+                "created_at": created,
+                "attempts": 0,
+                "run_at": created,
+            },
+        )
+
+
+class SqlUnitOfWork:
+    """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.tenants: ports.TenantRepository = SqlTenantRepository(connection)
+        self.api_keys: ports.ApiKeyRepository = SqlApiKeyRepository(connection)
+        self.topics: ports.TopicRepository = SqlTopicRepository(connection)
+        self.contacts: ports.ContactRepository = SqlContactRepository(connection)
+        self.addresses: ports.AddressRepository = SqlAddressRepository(connection)
+        self.subscriptions: ports.SubscriptionRepository = SqlSubscriptionRepository(connection)
+        self.suppressions: ports.SuppressionRepository = SqlSuppressionRepository(connection)
+        self.events: ports.EventRepository = SqlEventRepository(connection)
+        self.requests: ports.RequestRepository = SqlRequestRepository(connection)
+        self.messages: ports.MessageRepository = SqlMessageRepository(connection)
+        self.confirmations: ports.ConfirmationRepository = SqlConfirmationRepository(connection)
+        self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection)

@@ -1,0 +1,278 @@
+"""`Transactions` with group commit: one writer thread commits concurrent writes together.
+
+Why: an opt-out must be durable before it is acknowledged, so every write waits for a
+COMMIT that reaches the disk (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit`
+on). That flush, not the SQL, is what a write costs, and SQLite admits one writer at a
+time anyway. Committing each request on its own therefore tops out at the disk's flush
+rate and queues writers on the file lock (a prototype: ~1,400 writes/s, p99 ~800 ms on 2
+cores). Committing many requests with one flush is what reaches thousands per second
+(~6,000/s in the same prototype).
+
+How:
+- `write(work)` puts the work and a future on a queue and blocks on the future.
+- One daemon writer thread owns one connection. It takes the first queued job, drains up
+  to `max_batch - 1` more without waiting, and opens one transaction (`BEGIN IMMEDIATE`
+  on SQLite). Under load batches grow by themselves; an idle service commits at once.
+- Each job's work runs inside its own SAVEPOINT with a fresh `SqlUnitOfWork`. On success
+  the savepoint is released; if the work raises, the transaction rolls back to the
+  savepoint and the exception is kept for that caller alone. One failing write never
+  takes the others with it.
+- COMMIT is issued once. Only after it returns are the futures resolved, so no caller
+  hears "done" before its write is durable.
+- If COMMIT (or BEGIN, or the connection) fails, every caller whose work had succeeded
+  gets `CommitFailed`, chained to the database error; callers whose own work failed get
+  their own exception. The writer then starts the next batch on a fresh connection.
+- If a savepoint itself cannot be released or rolled back (a work swallowed a database
+  error that aborted the PostgreSQL transaction, or SQLite rolled the whole transaction
+  back on a full disk), the whole transaction is rolled back, that job fails with the
+  error, and the rest of the batch is run again in a new transaction. Works must therefore
+  not have effects outside the unit of work, which the outbox pattern already demands.
+
+`read(work)` does not involve the writer: it runs in the calling thread on a pooled
+connection in a read-only transaction that is rolled back at the end. In SQLite's WAL
+mode readers run beside the writer and see the last committed state.
+
+`close()` stops accepting writes, lets the writer finish everything already queued, and
+joins it. `write` or `read` after `close` raise `TransactionsClosed`. The writer starts
+with the first write, and a new one is started should it ever have died. A `write` from
+inside a unit of work would wait for itself and is refused.
+
+The same design runs on PostgreSQL: one writer and group commit still save a flush per
+write; reads scale out over the pool.
+"""
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from optledger.domain.ports import UnitOfWork
+from optledger.storage.engine import for_reading, for_writing
+from optledger.storage.repositories import SqlUnitOfWork
+
+__all__ = ["CommitFailed", "SqlTransactions", "TransactionsClosed"]
+
+T = TypeVar("T")
+
+
+class TransactionsClosed(RuntimeError):
+    """`write` or `read` was called after `close`."""
+
+    def __init__(self) -> None:
+        super().__init__("the transaction runner is closed")
+
+
+class CommitFailed(RuntimeError):
+    """The transaction that carried a write failed to begin or commit.
+
+    The cause (`__cause__`) is the database error. If the connection was lost during the
+    COMMIT itself, the write may or may not be stored; otherwise it is not.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the write could not be committed")
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    work: Callable[[UnitOfWork], Any]
+    future: Future[Any]
+    value: Any = None
+    error: BaseException | None = None
+    """Set when the work itself failed: final, whatever happens to the transaction."""
+
+
+class _Poisoned(Exception):
+    """A job left the transaction unusable; the transaction must be rolled back."""
+
+    def __init__(self, job: _Job, error: BaseException) -> None:
+        super().__init__("a savepoint could not be released or rolled back")
+        self.job = job
+        self.error = error
+
+
+class SqlTransactions:
+    """The `Transactions` port over `engine`, writing through one group-commit writer."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._writer: threading.Thread | None = None
+        self._connection: Connection | None = None
+        """The writer's connection; only the writer thread touches it."""
+
+    def write(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a write transaction; return its result once it is committed."""
+        if threading.current_thread() is self._writer:
+            raise RuntimeError("write() was called from inside a unit of work")
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise TransactionsClosed
+            self._ensure_writer()
+            self._queue.put(_Job(work=work, future=future))
+        return future.result()
+
+    def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a read-only transaction in the calling thread."""
+        if self._closed:
+            raise TransactionsClosed
+        with self._engine.connect() as connection:
+            transaction = for_reading(connection).begin()
+            try:
+                return work(SqlUnitOfWork(connection))
+            finally:
+                transaction.rollback()
+
+    def close(self) -> None:
+        """Refuse new work, finish the queued writes, stop the writer. Idempotent."""
+        if threading.current_thread() is self._writer:
+            raise RuntimeError("close() was called from inside a unit of work")
+        with self._lock:
+            first_close = not self._closed
+            self._closed = True
+            if first_close and self._writer is not None:
+                self._ensure_writer()
+                self._queue.put(None)
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+
+    def _ensure_writer(self) -> None:
+        """Start the writer unless it runs; the caller holds `_lock`."""
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._run, name="optledger-writer", daemon=True)
+            self._writer.start()
+
+    def _run(self) -> None:
+        try:
+            stop = False
+            while not stop:
+                batch, stop = self._next_batch()
+                if batch:
+                    self._commit_batch_or_fail(batch)
+        finally:
+            self._drop_connection(invalidate=False)
+
+    def _next_batch(self) -> tuple[list[_Job], bool]:
+        """The next jobs to commit together (waiting for the first only), and whether
+        the stop marker followed them."""
+        job = self._queue.get()
+        if job is None:
+            return [], True
+        batch = [job]
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _commit_batch_or_fail(self, batch: list[_Job]) -> None:
+        try:
+            self._commit_batch(batch)
+        except BaseException as exc:
+            # Not expected; never leave a caller waiting forever.
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            raise
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        pending = batch
+        while pending:
+            try:
+                self._run_transaction(pending)
+            except _Poisoned as poisoned:
+                poisoned.job.error = poisoned.error
+                pending = [job for job in pending if job.error is None]
+                continue
+            except Exception as exc:
+                self._drop_connection(invalidate=True)
+                for job in pending:
+                    if job.error is None:
+                        job.error = _commit_failed(exc)
+            break
+        for job in batch:
+            _resolve(job)
+
+    def _run_transaction(self, jobs: list[_Job]) -> None:
+        """Run every job in its own savepoint inside one transaction, then commit."""
+        connection = self._writer_connection()
+        with connection.begin():
+            unit = SqlUnitOfWork(connection)
+            for job in jobs:
+                _attempt(connection, unit, job)
+
+    def _writer_connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = for_writing(self._engine.connect())
+        return self._connection
+
+    def _drop_connection(self, *, invalidate: bool) -> None:
+        """Let go of the writer's connection; `invalidate` discards the DBAPI connection
+        too, as after a failed COMMIT its state is unknown."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if invalidate:
+            connection.invalidate()
+        connection.close()
+
+
+_SAVEPOINT: Final = "SAVEPOINT optledger_work"
+_RELEASE: Final = "RELEASE SAVEPOINT optledger_work"
+_ROLLBACK_TO: Final = "ROLLBACK TO SAVEPOINT optledger_work"
+
+
+def _attempt(connection: Connection, unit: UnitOfWork, job: _Job) -> None:
+    """Run one job's work in a savepoint: keep its writes, or undo them and keep its error.
+
+    The savepoint is plain SQL rather than `Connection.begin_nested()`: SQLAlchemy
+    compiles a differently named SAVEPOINT for every nested transaction, and that
+    bookkeeping (about 55 µs per work against 15 µs) cost a third of the writer's
+    throughput for one-statement writes. The savepoints never nest (works get
+    repositories, not the connection), so one name serves, and SQLAlchemy's own
+    transaction, which they live inside, is unaffected.
+    """
+    connection.exec_driver_sql(_SAVEPOINT)
+    try:
+        job.value = job.work(unit)
+    except BaseException as exc:
+        job.value = None
+        try:
+            connection.exec_driver_sql(_ROLLBACK_TO)
+            connection.exec_driver_sql(_RELEASE)
+        except Exception as rollback_error:
+            raise _Poisoned(job, exc) from rollback_error
+        job.error = exc
+        return
+    try:
+        connection.exec_driver_sql(_RELEASE)
+    except Exception as release_error:
+        raise _Poisoned(job, release_error) from None
+
+
+def _commit_failed(cause: Exception) -> CommitFailed:
+    error = CommitFailed()
+    error.__cause__ = cause
+    return error
+
+
+def _resolve(job: _Job) -> None:
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.value)

@@ -1,0 +1,119 @@
+import base64
+import stat
+
+import pytest
+
+from optledger.bootstrap import StartupError, build, load_secret
+from optledger.config import ConfigError, Settings
+from optledger.domain.errors import AuthenticationFailed
+
+SECRET = base64.urlsafe_b64encode(bytes(range(32))).decode()
+
+
+def settings_for(tmp_path, **variables: str) -> Settings:
+    env = {"OPTLEDGER_DATA_DIR": str(tmp_path / "data")}
+    env.update({f"OPTLEDGER_{name}": value for name, value in variables.items()})
+    return Settings.from_env(env)
+
+
+def test_first_start_creates_database_and_private_secret_file(tmp_path):
+    settings = settings_for(tmp_path)
+
+    with build(settings) as runtime:
+        assert runtime.ready() is True
+        assert runtime.services.tenants.list_tenants() == []
+
+    assert (tmp_path / "data" / "optledger.db").is_file()
+    secret_file = tmp_path / "data" / "optledger.secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    lines = secret_file.read_text(encoding="ascii").splitlines()
+    assert all(line.startswith("#") for line in lines[:-1])
+    assert "back it up with the database" in " ".join(lines)
+    assert len(base64.urlsafe_b64decode(lines[-1] + "=")) == 32
+    assert sorted(p.name for p in secret_file.parent.iterdir()) == [
+        "optledger.db",
+        "optledger.secret",
+    ]
+
+
+def test_the_secret_file_is_kept_across_starts(tmp_path):
+    settings = settings_for(tmp_path)
+    with build(settings) as runtime:
+        secret = runtime.services.tenants.create_tenant(name="acme").admin_key.secret
+    first = load_secret(settings)
+
+    with build(settings) as runtime:
+        assert runtime.services.tenants.authenticate(secret=secret).tenant_id == 1
+    assert load_secret(settings) == first
+
+
+def test_a_different_secret_invalidates_the_keys(tmp_path):
+    with build(settings_for(tmp_path)) as runtime:
+        secret = runtime.services.tenants.create_tenant(name="acme").admin_key.secret
+
+    with (
+        build(settings_for(tmp_path, SECRET_KEY=SECRET)) as runtime,
+        pytest.raises(AuthenticationFailed),
+    ):
+        runtime.services.tenants.authenticate(secret=secret)
+
+
+def test_a_configured_secret_needs_no_file(tmp_path):
+    settings = settings_for(tmp_path, SECRET_KEY=SECRET)
+
+    with build(settings) as runtime:
+        assert runtime.ready() is True
+
+    assert not settings.secret_file.exists()
+    assert load_secret(settings) == bytes(range(32))
+
+
+def test_a_malformed_secret_file_is_refused(tmp_path):
+    settings = settings_for(tmp_path)
+    settings.data_dir.mkdir()
+    settings.secret_file.write_text("# comment\ntoo-short\n", encoding="ascii")
+
+    with pytest.raises(ConfigError) as caught:
+        build(settings)
+
+    assert str(caught.value) == (
+        f"{settings.secret_file}: must be base64url of at least 32 random bytes"
+    )
+    assert not (settings.data_dir / "optledger.db").exists()
+
+
+def test_a_data_dir_that_cannot_be_created_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="ascii")
+    settings = Settings.from_env({"OPTLEDGER_DATA_DIR": str(blocker / "data")})
+
+    with pytest.raises(ConfigError, match="cannot create the secret key file"):
+        build(settings)
+
+
+def test_an_unsupported_database_is_a_config_error(tmp_path):
+    settings = settings_for(tmp_path, DATABASE_URL="sqlite:///:memory:", SECRET_KEY=SECRET)
+
+    with pytest.raises(ConfigError, match=r"^OPTLEDGER_DATABASE_URL: SQLite needs a database file"):
+        build(settings)
+
+
+def test_an_unreachable_database_is_a_startup_error(tmp_path):
+    settings = settings_for(
+        tmp_path,
+        DATABASE_URL="postgresql+psycopg://nobody:hunter2@127.0.0.1:9/optledger",
+        SECRET_KEY=SECRET,
+    )
+
+    with pytest.raises(StartupError, match=r"^the database cannot be reached") as caught:
+        build(settings)
+
+    assert "hunter2" not in str(caught.value)
+
+
+def test_close_is_idempotent_and_ends_readiness(tmp_path):
+    runtime = build(settings_for(tmp_path))
+    runtime.close()
+    runtime.close()
+
+    assert runtime.ready() is False

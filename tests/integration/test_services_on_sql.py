@@ -1,0 +1,217 @@
+"""The services over real SQLite and PostgreSQL, through group commit."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from optledger.domain.channels import Channel
+from optledger.domain.errors import InvalidInput
+from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
+from optledger.domain.policy import Reason
+from optledger.domain.secrets import KeyedHasher
+from optledger.services import ServiceContext, Services
+from optledger.services.contacts import HistoryQuery
+from optledger.services.targets import AddressTarget, ContactTarget
+from optledger.storage import tables
+from optledger.storage.engine import make_engine
+from optledger.storage.transactions import SqlTransactions
+from tests.conftest import DATABASES
+from tests.fakes import FakeKeyring, FrozenClock
+from tests.property.ledger_machine import World, machine
+
+API = Provenance(via="api")
+EMAIL = Channel.EMAIL
+
+
+def build(transactions, clock=None, hasher=None) -> Services:
+    return Services.build(
+        ServiceContext(
+            transactions=transactions,
+            clock=clock or FrozenClock(),
+            hasher=hasher or KeyedHasher(b"s" * 32),
+            keyring=FakeKeyring(),
+            public_url="https://optout.example.com",
+        )
+    )
+
+
+@pytest.fixture
+def services(transactions) -> Services:
+    return build(transactions)
+
+
+@pytest.fixture
+def tenant_id(services) -> int:
+    tenant_id = services.tenants.create_tenant(name="acme").tenant.id
+    services.topics.create_topic(
+        tenant_id=tenant_id, key="digest", name="Digest", consent_mode=ConsentMode.OPT_OUT
+    )
+    return tenant_id
+
+
+def test_concurrent_unsubscribes_are_each_recorded_exactly_once(services, tenant_id):
+    def unsubscribe(worker: int) -> None:
+        for n in range(25):
+            services.subscriptions.unsubscribe(
+                tenant_id=tenant_id,
+                target=AddressTarget(EMAIL, f"w{worker}-{n}@example.com"),
+                topics=None,
+                provenance=API,
+            )
+
+    threads = [threading.Thread(target=unsubscribe, args=(w,)) for w in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    addresses = [f"w{w}-{n}@example.com" for w in range(40) for n in range(25)]
+    results = services.checks.check(
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, addresses=addresses
+    )
+    assert {r.reason for r in results} == {Reason.SUPPRESSED}
+    report = services.contacts.verify_ledger(tenant_id=tenant_id)
+    assert (report.events, report.differences) == (1_000, ())
+
+
+def test_a_failing_write_leaves_nothing_and_others_in_its_batch_land(services, tenant_id):
+    errors: list[Exception] = []
+
+    def write(address: str) -> None:
+        try:
+            services.subscriptions.unsubscribe(
+                tenant_id=tenant_id,
+                target=AddressTarget(EMAIL, address),
+                topics=["digest", "nope"],
+                provenance=API,
+            )
+        except InvalidInput as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"a{i}@example.com",)) for i in range(20)]
+    threads += [
+        threading.Thread(
+            target=services.subscriptions.unsubscribe,
+            kwargs={
+                "tenant_id": tenant_id,
+                "target": AddressTarget(EMAIL, f"b{i}@example.com"),
+                "topics": ["digest"],
+                "provenance": API,
+            },
+        )
+        for i in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 20
+    report = services.contacts.verify_ledger(tenant_id=tenant_id)
+    assert (report.events, report.differences) == (20, ())
+    bad = services.checks.check(
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, addresses=["a0@example.com"]
+    )
+    assert bad[0].reason is Reason.OPT_OUT_DEFAULT
+
+
+def test_ten_thousand_addresses_in_one_check(services, tenant_id):
+    lines = ["email\n"] + [f"s{i}@example.com\n" for i in range(0, 10_000, 2)]
+    report = services.suppressions.import_csv(
+        tenant_id=tenant_id, lines=lines, skip_invalid=False, provenance=API
+    )
+    assert (report.rows, report.changed) == (5_000, 5_000)
+    results = services.checks.check(
+        tenant_id=tenant_id,
+        topic="digest",
+        channel=EMAIL,
+        addresses=[f"S{i}@example.com" for i in range(10_000)],
+    )
+    assert [r.allowed for r in results] == [i % 2 == 1 for i in range(10_000)]
+
+
+def test_erase_and_history_on_sql(services, tenant_id):
+    services.subscriptions.subscribe(
+        tenant_id=tenant_id,
+        channel=EMAIL,
+        address="ann@example.com",
+        topic="digest",
+        provenance=API,
+        contact="u1",
+    )
+    services.subscriptions.unsubscribe(
+        tenant_id=tenant_id, target=ContactTarget("u1"), topics=["digest"], provenance=API
+    )
+    page = services.contacts.history(tenant_id=tenant_id, query=HistoryQuery(contact="u1"))
+    assert [(e.action, e.outcome, e.address) for e in page.events] == [
+        (Action.SUBSCRIBE, Outcome.CHANGED, "ann@example.com"),
+        (Action.UNSUBSCRIBE, Outcome.CHANGED, "ann@example.com"),
+    ]
+    assert (
+        services.contacts.erase_contact(tenant_id=tenant_id, external_id="u1", provenance=API) == 1
+    )
+    (result,) = services.checks.check(
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, addresses=["ann@example.com"]
+    )
+    assert result.reason is Reason.SUPPRESSED
+    by_address = services.contacts.history(
+        tenant_id=tenant_id, query=HistoryQuery(channel=EMAIL, address="ann@example.com")
+    )
+    assert [(e.action, e.address) for e in by_address.events] == [
+        (Action.SUBSCRIBE, None),
+        (Action.UNSUBSCRIBE, None),
+        (Action.SUPPRESS, None),
+        (Action.ERASE, None),
+    ]
+    assert services.contacts.verify_ledger(tenant_id=tenant_id).consistent
+
+
+@pytest.fixture(params=DATABASES)
+def worlds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
+    """A factory of fresh worlds (services on an empty database) for each example."""
+    opened: list[SqlTransactions] = []
+    counter = iter(range(1_000_000))
+
+    def fresh_url() -> str:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / f'machine-{next(counter)}.db'}"
+            engine = make_engine(url)
+            tables.metadata.create_all(engine)
+            engine.dispose()
+            return url
+        url, cleaner = request.getfixturevalue("postgres_session_database")
+        names = ", ".join(f'"{t.name}"' for t in tables.metadata.sorted_tables)
+        with cleaner.begin() as connection:
+            connection.exec_driver_sql(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE")
+        return url
+
+    def make_world() -> World:
+        engine = make_engine(fresh_url())
+        transactions = SqlTransactions(engine)
+        opened.append(transactions)
+        clock, hasher = FrozenClock(), KeyedHasher(b"p" * 32)
+
+        def close() -> None:
+            transactions.close()
+            engine.dispose()
+
+        return World(build(transactions, clock, hasher), transactions, clock, hasher, close)
+
+    yield make_world
+    for transactions in opened:
+        transactions.close()
+
+
+def test_replaying_the_ledger_yields_the_stored_state_on_sql(worlds):
+    run_state_machine_as_test(
+        machine(worlds),
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

@@ -1,0 +1,67 @@
+"""Migrations, on an empty SQLite file and an empty PostgreSQL database."""
+
+import ast
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from optledger.storage import migrate
+from optledger.storage.engine import make_engine
+from optledger.storage.tables import metadata
+
+VERSIONS = Path(migrate.__file__).parent / "migrations" / "versions"
+
+
+def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    assert migrate.check_drift(empty_database_url) == []
+
+    engine = make_engine(empty_database_url)
+    try:
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert versions.scalars().all() == ["0001"]
+            names = inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    assert sorted(names) == sorted([*metadata.tables, "alembic_version"])
+
+
+def test_check_drift_reports_a_difference(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP INDEX ix_addresses_address_hash"))
+        assert migrate.check_drift(engine) == ["add_index ix_addresses_address_hash"]
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_upgrades(empty_database_url: str) -> None:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(migrate.upgrade, [empty_database_url] * 3))
+    assert results == [None, None, None]
+    assert migrate.check_drift(empty_database_url) == []
+
+
+def test_revisions_never_import_optledger() -> None:
+    revisions = sorted(VERSIONS.glob("*.py"))
+    assert [path.name for path in revisions] == ["0001_initial.py"]
+    for path in revisions:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {
+            name
+            for node in ast.walk(tree)
+            for name in (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        }
+        assert modules == {"collections.abc", "datetime", "sqlalchemy", "alembic"}

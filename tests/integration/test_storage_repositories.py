@@ -1,0 +1,1054 @@
+"""Every repository method, on SQLite and PostgreSQL, through `SqlTransactions`."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+
+from optledger.domain.channels import Channel
+from optledger.domain.errors import Conflict
+from optledger.domain.model import (
+    Action,
+    Address,
+    Category,
+    Confirmation,
+    ConsentEvent,
+    ConsentMode,
+    OutboxItem,
+    Outcome,
+    Provenance,
+    RequestState,
+    Scope,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+    Tenant,
+    Topic,
+)
+from optledger.domain.ports import EventFilter, UnitOfWork
+from optledger.domain.secrets import KeyedHasher
+from optledger.storage import tables
+from optledger.storage.transactions import SqlTransactions
+
+T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+HASHER = KeyedHasher(b"k" * 32)
+MANY = 1_200
+"""More than two IN chunks of 500."""
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def add_tenant(uow: UnitOfWork, name: str = "acme") -> Tenant:
+    return uow.tenants.add(
+        name=name,
+        default_region="GB",
+        default_locale="en-GB",
+        grace_period=timedelta(days=14),
+        created_at=T0,
+    )
+
+
+def add_topic(uow: UnitOfWork, tenant_id: int, key: str = "news") -> Topic:
+    return uow.topics.add(
+        tenant_id=tenant_id,
+        key=key,
+        name=f"The {key}",
+        category=Category.MARKETING,
+        consent_mode=ConsentMode.OPT_IN,
+        double_opt_in=True,
+        channels=frozenset({Channel.SMS, Channel.EMAIL}),
+        unsubscribable=True,
+        created_at=T0,
+    )
+
+
+def address_hash(tenant_id: int, value: str, channel: Channel = Channel.EMAIL) -> str:
+    return HASHER.address_hash(tenant_id=tenant_id, channel=channel, value=value)
+
+
+def add_address(
+    uow: UnitOfWork,
+    tenant_id: int,
+    value: str,
+    *,
+    channel: Channel = Channel.EMAIL,
+    contact_id: int | None = None,
+) -> Address:
+    return uow.addresses.add(
+        tenant_id=tenant_id,
+        channel=channel,
+        value=value,
+        address_hash=address_hash(tenant_id, value, channel),
+        contact_id=contact_id,
+        created_at=T0,
+    )
+
+
+def make_event(
+    *, tenant_id: int, address: Address | None = None, minutes: int = 0, **changes: object
+) -> ConsentEvent:
+    event = ConsentEvent(
+        tenant_id=tenant_id,
+        occurred_at=at(minutes),
+        action=Action.UNSUBSCRIBE,
+        outcome=Outcome.CHANGED,
+        channel=None if address is None else address.channel,
+        address_hash=None if address is None else address.address_hash,
+        address_id=None if address is None else address.id,
+        contact_id=None if address is None else address.contact_id,
+        topic_id=None,
+        state=SubscriptionState.UNSUBSCRIBED,
+        provenance=Provenance(via="rest"),
+    )
+    return replace(event, **changes)  # type: ignore[arg-type]
+
+
+# --- tenants ---------------------------------------------------------------------------
+
+
+def test_tenant_round_trip(transactions: SqlTransactions) -> None:
+    added = transactions.write(add_tenant)
+    assert added == Tenant(
+        id=1,
+        name="acme",
+        default_region="GB",
+        default_locale="en-GB",
+        grace_period=timedelta(days=14),
+        created_at=T0,
+    )
+    assert transactions.read(lambda uow: uow.tenants.get(added.id)) == added
+    assert transactions.read(lambda uow: uow.tenants.by_name("acme")) == added
+    assert transactions.read(lambda uow: uow.tenants.get(99)) is None
+    assert transactions.read(lambda uow: uow.tenants.by_name("nobody")) is None
+
+
+def test_tenant_grace_period_and_timezones_round_trip(transactions: SqlTransactions) -> None:
+    local = timezone(timedelta(hours=5, minutes=30))
+    odd = timedelta(days=3, seconds=7_261, microseconds=5)
+    added = transactions.write(
+        lambda uow: uow.tenants.add(
+            name="acme",
+            default_region="IN",
+            default_locale="hi-IN",
+            grace_period=odd,
+            created_at=T0.astimezone(local),
+        )
+    )
+    stored = transactions.read(lambda uow: uow.tenants.get(added.id))
+    assert stored is not None
+    assert stored.grace_period == odd
+    assert stored.created_at == T0
+    assert stored.created_at.tzinfo is UTC
+    assert added.created_at.tzinfo is UTC
+
+
+def test_tenants_all_in_id_order(transactions: SqlTransactions) -> None:
+    for name in ("b", "a", "c"):
+        transactions.write(lambda uow, name=name: add_tenant(uow, name))  # type: ignore[misc]
+    names = transactions.read(lambda uow: [tenant.name for tenant in uow.tenants.all()])
+    assert names == ["b", "a", "c"]
+
+
+def test_duplicate_tenant_is_a_conflict_and_the_transaction_stays_usable(
+    transactions: SqlTransactions,
+) -> None:
+    def work(uow: UnitOfWork) -> str:
+        add_tenant(uow, "acme")
+        try:
+            add_tenant(uow, "acme")
+        except Conflict as conflict:
+            message = conflict.message
+        add_tenant(uow, "globex")
+        return message
+
+    assert transactions.write(work) == "a tenant with this name already exists"
+    names = transactions.read(lambda uow: [tenant.name for tenant in uow.tenants.all()])
+    assert names == ["acme", "globex"]
+
+
+def test_naive_datetimes_are_refused(transactions: SqlTransactions) -> None:
+    naive = datetime(2025, 1, 1)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        transactions.write(
+            lambda uow: uow.tenants.add(
+                name="acme",
+                default_region="GB",
+                default_locale="en",
+                grace_period=timedelta(0),
+                created_at=naive,
+            )
+        )
+
+
+# --- API keys --------------------------------------------------------------------------
+
+
+def test_api_keys(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int]:
+        return add_tenant(uow, "acme").id, add_tenant(uow, "globex").id
+
+    acme, globex = transactions.write(setup)
+    key = transactions.write(
+        lambda uow: uow.api_keys.add(
+            tenant_id=acme,
+            name="ci",
+            prefix="olk_abcd",
+            key_hash="a" * 64,
+            scope=Scope.WRITE,
+            created_at=T0,
+        )
+    )
+    assert (key.id, key.tenant_id, key.name, key.prefix) == (1, acme, "ci", "olk_abcd")
+    assert (key.key_hash, key.scope, key.created_at, key.revoked_at) == (
+        "a" * 64,
+        "write",
+        T0,
+        None,
+    )
+    assert transactions.read(lambda uow: uow.api_keys.get(acme, key.id)) == key
+    assert transactions.read(lambda uow: uow.api_keys.get(globex, key.id)) is None
+    assert transactions.read(lambda uow: uow.api_keys.by_hash("a" * 64)) == key
+    assert transactions.read(lambda uow: uow.api_keys.by_hash("b" * 64)) is None
+    assert transactions.read(lambda uow: uow.api_keys.of_tenant(acme)) == [key]
+    assert transactions.read(lambda uow: uow.api_keys.of_tenant(globex)) == []
+
+    transactions.write(lambda uow: uow.api_keys.revoke(key.id, at=at(5)))
+    transactions.write(lambda uow: uow.api_keys.revoke(key.id, at=at(9)))
+    assert transactions.read(lambda uow: uow.api_keys.by_hash("a" * 64)) == replace(
+        key, revoked_at=at(5)
+    )
+
+    with pytest.raises(Conflict, match="an API key with this hash already exists"):
+        transactions.write(
+            lambda uow: uow.api_keys.add(
+                tenant_id=globex,
+                name="copy",
+                prefix="olk_abcd",
+                key_hash="a" * 64,
+                scope=Scope.ADMIN,
+                created_at=T0,
+            )
+        )
+
+
+# --- topics ----------------------------------------------------------------------------
+
+
+def test_topics(transactions: SqlTransactions, engine: Engine) -> None:
+    def setup(uow: UnitOfWork) -> tuple[Topic, Topic, int]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        return add_topic(uow, acme.id), add_topic(uow, globex.id), globex.id
+
+    news, other_news, globex = transactions.write(setup)
+    assert news == Topic(
+        id=1,
+        tenant_id=1,
+        key="news",
+        name="The news",
+        category=Category.MARKETING,
+        consent_mode=ConsentMode.OPT_IN,
+        double_opt_in=True,
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
+        unsubscribable=True,
+        created_at=T0,
+    )
+    assert transactions.read(lambda uow: uow.topics.get(1, news.id)) == news
+    assert transactions.read(lambda uow: uow.topics.get(globex, news.id)) is None
+    assert transactions.read(lambda uow: uow.topics.by_key(1, "news")) == news
+    assert transactions.read(lambda uow: uow.topics.by_key(globex, "news")) == other_news
+    assert transactions.read(lambda uow: uow.topics.by_key(1, "nope")) is None
+    assert transactions.read(lambda uow: uow.topics.of_tenant(1)) == [news]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(tables.topics.c.channels).where(tables.topics.c.id == news.id)
+        ).scalar_one()
+    assert stored == "email,sms"
+
+    with pytest.raises(Conflict, match="a topic with this key already exists"):
+        transactions.write(lambda uow: add_topic(uow, 1))
+
+
+def test_topic_flags_and_single_channel(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> Topic:
+        tenant = add_tenant(uow)
+        return uow.topics.add(
+            tenant_id=tenant.id,
+            key="receipts",
+            name="Receipts",
+            category=Category.TRANSACTIONAL,
+            consent_mode=ConsentMode.OPT_OUT,
+            double_opt_in=False,
+            channels=frozenset({Channel.PUSH}),
+            unsubscribable=False,
+            created_at=T0,
+        )
+
+    topic = transactions.write(setup)
+    stored = transactions.read(lambda uow: uow.topics.get(topic.tenant_id, topic.id))
+    assert stored == topic
+    assert stored is not None
+    assert (stored.double_opt_in, stored.unsubscribable) == (False, False)
+    assert stored.channels == frozenset({Channel.PUSH})
+
+
+# --- contacts --------------------------------------------------------------------------
+
+
+def test_contacts(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int]:
+        return add_tenant(uow, "acme").id, add_tenant(uow, "globex").id
+
+    acme, globex = transactions.write(setup)
+    contact = transactions.write(
+        lambda uow: uow.contacts.add(
+            tenant_id=acme, external_id="user-1", locale="fr-CA", created_at=T0
+        )
+    )
+    assert (contact.id, contact.tenant_id, contact.external_id) == (1, acme, "user-1")
+    assert (contact.locale, contact.created_at, contact.erased_at) == ("fr-CA", T0, None)
+    assert transactions.read(lambda uow: uow.contacts.get(acme, contact.id)) == contact
+    assert transactions.read(lambda uow: uow.contacts.get(globex, contact.id)) is None
+    assert transactions.read(lambda uow: uow.contacts.by_external_id(acme, "user-1")) == contact
+    assert transactions.read(lambda uow: uow.contacts.by_external_id(globex, "user-1")) is None
+
+    with pytest.raises(Conflict, match="a contact with this external id already exists"):
+        transactions.write(
+            lambda uow: uow.contacts.add(
+                tenant_id=acme, external_id="user-1", locale=None, created_at=T0
+            )
+        )
+
+    transactions.write(lambda uow: uow.contacts.mark_erased(contact.id, at=at(3)))
+    erased = transactions.read(lambda uow: uow.contacts.get(acme, contact.id))
+    assert erased == replace(contact, external_id=None, locale=None, erased_at=at(3))
+    assert transactions.read(lambda uow: uow.contacts.by_external_id(acme, "user-1")) is None
+    again = transactions.write(
+        lambda uow: uow.contacts.add(
+            tenant_id=acme, external_id="user-1", locale=None, created_at=at(4)
+        )
+    )
+    assert again.id != contact.id
+    assert transactions.read(lambda uow: uow.contacts.by_external_id(acme, "user-1")) == again
+
+
+# --- addresses -------------------------------------------------------------------------
+
+
+def test_addresses(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, int]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        contact = uow.contacts.add(tenant_id=acme.id, external_id="u1", locale=None, created_at=T0)
+        return acme.id, globex.id, contact.id
+
+    acme, globex, contact = transactions.write(setup)
+    ann = transactions.write(
+        lambda uow: add_address(uow, acme, "ann@example.com", contact_id=contact)
+    )
+    assert ann == Address(
+        id=1,
+        tenant_id=acme,
+        channel=Channel.EMAIL,
+        value="ann@example.com",
+        address_hash=address_hash(acme, "ann@example.com"),
+        contact_id=contact,
+        created_at=T0,
+    )
+    assert transactions.read(lambda uow: uow.addresses.get(acme, ann.id)) == ann
+    assert transactions.read(lambda uow: uow.addresses.get(globex, ann.id)) is None
+    find = transactions.read(lambda uow: uow.addresses.find(acme, Channel.EMAIL, "ann@example.com"))
+    assert find == ann
+    assert (
+        transactions.read(lambda uow: uow.addresses.find(globex, Channel.EMAIL, "ann@example.com"))
+        is None
+    )
+    assert (
+        transactions.read(lambda uow: uow.addresses.find(acme, Channel.PUSH, "ann@example.com"))
+        is None
+    )
+    assert transactions.read(lambda uow: uow.addresses.of_contact(acme, contact)) == [ann]
+    assert transactions.read(lambda uow: uow.addresses.of_contact(globex, contact)) == []
+
+    with pytest.raises(Conflict, match="this address already exists"):
+        transactions.write(lambda uow: add_address(uow, acme, "ann@example.com"))
+    same_value_elsewhere = transactions.write(
+        lambda uow: add_address(uow, acme, "ann@example.com", channel=Channel.PUSH)
+    )
+    assert same_value_elsewhere.id != ann.id
+
+    bob = transactions.write(lambda uow: add_address(uow, acme, "bob@example.com"))
+    transactions.write(lambda uow: uow.addresses.attach(bob.id, contact_id=contact))
+    contact_addresses = transactions.read(lambda uow: uow.addresses.of_contact(acme, contact))
+    assert contact_addresses == [ann, replace(bob, contact_id=contact)]
+
+
+def test_address_of_the_largest_size(transactions: SqlTransactions) -> None:
+    token = "".join(f"{n:04x}" for n in range(1024))  # 4,096 characters, incompressible
+    tenant = transactions.write(add_tenant)
+
+    address = transactions.write(
+        lambda uow: add_address(uow, tenant.id, token, channel=Channel.PUSH)
+    )
+    found = transactions.read(lambda uow: uow.addresses.find(tenant.id, Channel.PUSH, token))
+    assert found == address
+    assert found is not None
+    assert len(found.value) == 4096
+    with pytest.raises(Conflict):
+        transactions.write(lambda uow: add_address(uow, tenant.id, token, channel=Channel.PUSH))
+
+
+def test_find_many_chunks_its_in_lists(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> int:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        for n in range(MANY):
+            add_address(uow, tenant.id, f"user{n}@example.com")
+        add_address(uow, other.id, "user0@example.com")
+        add_address(uow, tenant.id, "user0@example.com", channel=Channel.PUSH)
+        return tenant.id
+
+    tenant_id = transactions.write(setup)
+    wanted = [f"user{n}@example.com" for n in range(MANY + 300)]
+    found = transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.EMAIL, wanted))
+    assert set(found) == {f"user{n}@example.com" for n in range(MANY)}
+    assert all(
+        address.value == value
+        and address.tenant_id == tenant_id
+        and address.channel is Channel.EMAIL
+        for value, address in found.items()
+    )
+    assert (
+        transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.SMS, wanted)) == {}
+    )
+    assert (
+        transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.EMAIL, [])) == {}
+    )
+
+
+def test_deleting_addresses_cascades_and_detaches(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[Address, Address, Topic]:
+        tenant = add_tenant(uow)
+        topic = add_topic(uow, tenant.id)
+        gone, kept = (add_address(uow, tenant.id, v) for v in ("gone@x.org", "kept@x.org"))
+        for address in (gone, kept):
+            uow.subscriptions.put(
+                Subscription(address.id, topic.id, SubscriptionState.SUBSCRIBED, T0)
+            )
+            uow.messages.add(
+                tenant_id=tenant.id,
+                message_uid=f"m-{address.id}",
+                address_id=address.id,
+                topic_id=topic.id,
+                campaign=None,
+                created_at=T0,
+            )
+            uow.suppressions.add(
+                Suppression(tenant.id, Channel.EMAIL, address.address_hash, address.id, "x", T0)
+            )
+            uow.events.add(make_event(tenant_id=tenant.id, address=address))
+        return gone, kept, topic
+
+    gone, kept, topic = transactions.write(setup)
+    transactions.write(lambda uow: uow.addresses.delete([gone.id]))
+
+    def state(uow: UnitOfWork) -> tuple[object, ...]:
+        return (
+            uow.addresses.get(gone.tenant_id, gone.id),
+            uow.subscriptions.of_addresses([gone.id, kept.id]),
+            [m.address_id for m in uow.messages.of_addresses([gone.id, kept.id])],
+            uow.suppressions.get(gone.tenant_id, Channel.EMAIL, gone.address_hash),
+            [
+                (e.address_hash, e.address_id)
+                for e in uow.events.query(gone.tenant_id, where=EventFilter(), after_id=0, limit=9)
+            ],
+        )
+
+    address, subs, message_addresses, suppression, events = transactions.read(state)
+    assert address is None
+    assert subs == [Subscription(kept.id, topic.id, SubscriptionState.SUBSCRIBED, T0)]
+    assert message_addresses == [kept.id]
+    assert suppression == Suppression(
+        gone.tenant_id, Channel.EMAIL, gone.address_hash, None, "x", T0
+    )
+    assert events == [(gone.address_hash, None), (kept.address_hash, kept.id)]
+
+
+# --- subscriptions ---------------------------------------------------------------------
+
+
+def test_subscription_put_is_an_upsert(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[Address, Topic]:
+        tenant = add_tenant(uow)
+        return add_address(uow, tenant.id, "ann@x.org"), add_topic(uow, tenant.id)
+
+    address, topic = transactions.write(setup)
+    first = Subscription(address.id, topic.id, SubscriptionState.PENDING, at(1))
+    second = Subscription(address.id, topic.id, SubscriptionState.SUBSCRIBED, at(2))
+    transactions.write(lambda uow: uow.subscriptions.put(first))
+    assert transactions.read(lambda uow: uow.subscriptions.get(address.id, topic.id)) == first
+    transactions.write(lambda uow: uow.subscriptions.put(second))
+    assert transactions.read(lambda uow: uow.subscriptions.get(address.id, topic.id)) == second
+    assert transactions.read(lambda uow: uow.subscriptions.of_addresses([address.id])) == [second]
+
+    transactions.write(lambda uow: uow.subscriptions.remove(address.id, topic.id))
+    assert transactions.read(lambda uow: uow.subscriptions.get(address.id, topic.id)) is None
+
+
+def test_subscription_states_and_snapshot(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[list[Address], Topic, Topic, Address]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        news, offers = add_topic(uow, tenant.id, "news"), add_topic(uow, tenant.id, "offers")
+        known = [add_address(uow, tenant.id, f"u{n}@x.org") for n in range(MANY)]
+        for n, address in enumerate(known):
+            state = SubscriptionState.SUBSCRIBED if n % 2 else SubscriptionState.UNSUBSCRIBED
+            uow.subscriptions.put(Subscription(address.id, news.id, state, T0))
+        uow.subscriptions.put(Subscription(known[0].id, offers.id, SubscriptionState.PENDING, T0))
+        stranger = add_address(uow, other.id, "u0@x.org")
+        uow.subscriptions.put(
+            Subscription(stranger.id, add_topic(uow, other.id).id, SubscriptionState.PENDING, T0)
+        )
+        return known, news, offers, stranger
+
+    known, news, offers, stranger = transactions.write(setup)
+    ids = [address.id for address in known] + [999_000 + n for n in range(300)]
+    states = transactions.read(lambda uow: uow.subscriptions.states(news.id, ids))
+    assert states == {
+        address.id: SubscriptionState.SUBSCRIBED if n % 2 else SubscriptionState.UNSUBSCRIBED
+        for n, address in enumerate(known)
+    }
+    assert transactions.read(lambda uow: uow.subscriptions.states(offers.id, ids)) == {
+        known[0].id: SubscriptionState.PENDING
+    }
+    assert len(transactions.read(lambda uow: uow.subscriptions.of_addresses(ids))) == MANY + 1
+
+    snapshot = transactions.read(lambda uow: uow.subscriptions.snapshot(news.tenant_id))
+    assert len(snapshot) == MANY + 1
+    assert snapshot[(known[1].address_hash, news.id)] is SubscriptionState.SUBSCRIBED
+    assert snapshot[(known[0].address_hash, offers.id)] is SubscriptionState.PENDING
+    assert (stranger.address_hash, news.id) not in snapshot
+
+    transactions.write(lambda uow: uow.subscriptions.delete_of_addresses(ids))
+    assert transactions.read(lambda uow: uow.subscriptions.snapshot(news.tenant_id)) == {}
+    assert len(transactions.read(lambda uow: uow.subscriptions.snapshot(stranger.tenant_id))) == 1
+
+
+# --- suppressions ----------------------------------------------------------------------
+
+
+def test_suppressions(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, Address]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        return acme.id, globex.id, add_address(uow, acme.id, "ann@x.org")
+
+    acme, globex, ann = transactions.write(setup)
+    suppression = Suppression(acme, Channel.EMAIL, ann.address_hash, ann.id, "spam_complaint", T0)
+    transactions.write(lambda uow: uow.suppressions.add(suppression))
+    assert (
+        transactions.read(lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash))
+        == suppression
+    )
+    assert (
+        transactions.read(lambda uow: uow.suppressions.get(globex, Channel.EMAIL, ann.address_hash))
+        is None
+    )
+    assert (
+        transactions.read(lambda uow: uow.suppressions.get(acme, Channel.SMS, ann.address_hash))
+        is None
+    )
+    with pytest.raises(Conflict, match="this address is suppressed already"):
+        transactions.write(lambda uow: uow.suppressions.add(replace(suppression, reason="again")))
+    assert transactions.read(lambda uow: uow.suppressions.snapshot(acme)) == {
+        (Channel.EMAIL, ann.address_hash)
+    }
+    assert transactions.read(lambda uow: uow.suppressions.snapshot(globex)) == set()
+
+    transactions.write(lambda uow: uow.suppressions.detach_addresses([ann.id]))
+    assert transactions.read(
+        lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash)
+    ) == replace(suppression, address_id=None)
+
+    transactions.write(lambda uow: uow.suppressions.remove(acme, Channel.EMAIL, ann.address_hash))
+    assert transactions.read(lambda uow: uow.suppressions.snapshot(acme)) == set()
+
+
+def test_suppressed_chunks_its_in_lists(transactions: SqlTransactions) -> None:
+    hashes = [f"{n:064x}" for n in range(MANY)]
+
+    def setup(uow: UnitOfWork) -> int:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        for value in hashes[::2]:
+            uow.suppressions.add(Suppression(tenant.id, Channel.SMS, value, None, "stop", T0))
+        uow.suppressions.add(Suppression(other.id, Channel.SMS, hashes[1], None, "stop", T0))
+        uow.suppressions.add(Suppression(tenant.id, Channel.EMAIL, hashes[1], None, "stop", T0))
+        return tenant.id
+
+    tenant_id = transactions.write(setup)
+    found = transactions.read(
+        lambda uow: uow.suppressions.suppressed(tenant_id, Channel.SMS, hashes)
+    )
+    assert found == set(hashes[::2])
+    assert len(found) == MANY // 2
+
+
+def test_suppression_pages(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> list[tuple[Suppression, str | None]]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        rows: list[tuple[Suppression, str | None]] = []
+        for channel, value, keep_address in (
+            (Channel.SMS, "+447700900001", True),
+            (Channel.EMAIL, "ann@x.org", True),
+            (Channel.EMAIL, "bob@x.org", False),
+            (Channel.PUSH, "tok", True),
+        ):
+            address = add_address(uow, tenant.id, value, channel=channel)
+            suppression = Suppression(
+                tenant.id, channel, address.address_hash, address.id, "stop", T0
+            )
+            uow.suppressions.add(suppression)
+            if keep_address:
+                rows.append((suppression, value))
+            else:
+                uow.suppressions.detach_addresses([address.id])
+                uow.addresses.delete([address.id])
+                rows.append((replace(suppression, address_id=None), None))
+        uow.suppressions.add(Suppression(other.id, Channel.EMAIL, "0" * 64, None, "stop", T0))
+        return sorted(rows, key=lambda row: (row[0].channel.value, row[0].address_hash))
+
+    expected = transactions.write(setup)
+    tenant_id = expected[0][0].tenant_id
+    first = transactions.read(lambda uow: uow.suppressions.page(tenant_id, after=None, limit=3))
+    assert first == expected[:3]
+    cursor = (first[-1][0].channel.value, first[-1][0].address_hash)
+    rest = transactions.read(lambda uow: uow.suppressions.page(tenant_id, after=cursor, limit=3))
+    assert rest == expected[3:]
+    last = (expected[-1][0].channel.value, expected[-1][0].address_hash)
+    assert (
+        transactions.read(lambda uow: uow.suppressions.page(tenant_id, after=last, limit=3)) == []
+    )
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def test_event_round_trip_of_every_field(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> ConsentEvent:
+        tenant = add_tenant(uow)
+        topic = add_topic(uow, tenant.id)
+        contact = uow.contacts.add(tenant_id=tenant.id, external_id="u", locale=None, created_at=T0)
+        address = add_address(uow, tenant.id, "ann@x.org", contact_id=contact.id)
+        request = uow.requests.add(
+            tenant_id=tenant.id,
+            contact_id=contact.id,
+            address_id=address.id,
+            topic_ids=[topic.id],
+            created_at=T0,
+            effective_at=at(60),
+        )
+        return ConsentEvent(
+            tenant_id=tenant.id,
+            occurred_at=at(1),
+            action=Action.REQUEST_UNSUBSCRIBE,
+            outcome=Outcome.REPEATED,
+            channel=Channel.EMAIL,
+            address_hash=address.address_hash,
+            address_id=address.id,
+            contact_id=contact.id,
+            topic_id=topic.id,
+            state=SubscriptionState.PENDING,
+            provenance=Provenance(
+                via="compat.druid",
+                actor="agent:42",
+                device="iPhone",
+                entrypoint="web-eu",
+                tags=("gdpr", "ünïcode", "gdpr"),
+                context={"campaign": "spring", "emoji": "✉️", "quote": 'a "b"'},
+                request_id="req-1",
+                idempotency_key="idem-1",
+                locale="de-DE",
+                ip="2001:db8::1",
+                user_agent="Mozilla/5.0 (X11)",
+            ),
+            unsubscribe_request_id=request.id,
+            message_uid="msg-1",
+            campaign="spring-sale",
+        )
+
+    event = transactions.write(setup)
+    event_id = transactions.write(lambda uow: uow.events.add(event))
+    assert event_id == 1
+    stored = transactions.read(
+        lambda uow: uow.events.query(event.tenant_id, where=EventFilter(), after_id=0, limit=10)
+    )
+    assert stored == [replace(event, id=1)]
+    assert stored[0].occurred_at.tzinfo is UTC
+    assert transactions.read(
+        lambda uow: uow.events.of_request(event.unsubscribe_request_id or 0)
+    ) == [replace(event, id=1)]
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30)
+"""Text both databases store: PostgreSQL refuses NUL, and no database stores a lone
+surrogate; the doors must reject those."""
+OPTIONAL_TEXT = st.none() | TEXT
+ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    occurred_at=st.datetimes(
+        min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=ZONES,
+    ),
+    provenance=st.builds(
+        Provenance,
+        via=TEXT,
+        actor=OPTIONAL_TEXT,
+        device=OPTIONAL_TEXT,
+        entrypoint=OPTIONAL_TEXT,
+        tags=st.lists(TEXT, max_size=4).map(tuple),
+        context=st.dictionaries(TEXT, TEXT, max_size=4),
+        request_id=OPTIONAL_TEXT,
+        idempotency_key=OPTIONAL_TEXT,
+        locale=OPTIONAL_TEXT,
+        ip=OPTIONAL_TEXT,
+        user_agent=OPTIONAL_TEXT,
+    ),
+    message_uid=OPTIONAL_TEXT,
+    campaign=OPTIONAL_TEXT,
+)
+def test_event_round_trip_of_any_text_and_time(
+    transactions: SqlTransactions,
+    occurred_at: datetime,
+    provenance: Provenance,
+    message_uid: str | None,
+    campaign: str | None,
+) -> None:
+    tenant = transactions.read(lambda uow: uow.tenants.by_name("acme")) or transactions.write(
+        add_tenant
+    )
+    event = make_event(
+        tenant_id=tenant.id,
+        occurred_at=occurred_at,
+        provenance=provenance,
+        message_uid=message_uid,
+        campaign=campaign,
+    )
+    event_id = transactions.write(lambda uow: uow.events.add(event))
+    stored = transactions.read(
+        lambda uow: uow.events.query(tenant.id, where=EventFilter(), after_id=event_id - 1, limit=1)
+    )
+    assert stored == [replace(event, id=event_id)]
+    assert stored[0].occurred_at.tzinfo is UTC
+
+
+def test_event_minimal_fields(transactions: SqlTransactions) -> None:
+    tenant = transactions.write(add_tenant)
+    event = make_event(tenant_id=tenant.id, state=None, action=Action.ERASE)
+    event_id = transactions.write(lambda uow: uow.events.add(event))
+    stored = transactions.read(
+        lambda uow: uow.events.query(tenant.id, where=EventFilter(), after_id=0, limit=1)
+    )
+    assert stored == [replace(event, id=event_id)]
+    assert stored[0].provenance.context == {}
+    assert stored[0].provenance.tags == ()
+
+
+def test_event_ids_increase(transactions: SqlTransactions) -> None:
+    tenant = transactions.write(add_tenant)
+
+    def add_three(uow: UnitOfWork) -> list[int]:
+        return [uow.events.add(make_event(tenant_id=tenant.id)) for _ in range(3)]
+
+    first = transactions.write(add_three)
+    second = transactions.write(add_three)
+    assert first + second == [1, 2, 3, 4, 5, 6]
+
+
+def test_event_queries(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, Address, Address]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        contact = uow.contacts.add(tenant_id=tenant.id, external_id="u", locale=None, created_at=T0)
+        ann = add_address(uow, tenant.id, "ann@x.org", contact_id=contact.id)
+        bob = add_address(uow, tenant.id, "bob@x.org")
+        for minutes, address, via, action in (
+            (0, ann, "rest", Action.SUBSCRIBE),
+            (10, bob, "rest", Action.UNSUBSCRIBE),
+            (20, ann, "one_click", Action.UNSUBSCRIBE),
+            (30, bob, "sms", Action.SUPPRESS),
+            (40, ann, "rest", Action.RESUBSCRIBE),
+        ):
+            uow.events.add(
+                make_event(
+                    tenant_id=tenant.id,
+                    address=address,
+                    minutes=minutes,
+                    action=action,
+                    provenance=Provenance(via=via),
+                )
+            )
+        uow.events.add(make_event(tenant_id=other.id, minutes=5))
+        return tenant.id, contact.id, ann, bob
+
+    tenant_id, contact_id, ann, bob = transactions.write(setup)
+
+    def ids(where: EventFilter, *, after_id: int = 0, limit: int = 100) -> list[int]:
+        events = transactions.read(
+            lambda uow: uow.events.query(tenant_id, where=where, after_id=after_id, limit=limit)
+        )
+        return [event.id for event in events]
+
+    assert ids(EventFilter()) == [1, 2, 3, 4, 5]
+    assert ids(EventFilter(), after_id=2) == [3, 4, 5]
+    assert ids(EventFilter(), after_id=1, limit=2) == [2, 3]
+    assert ids(EventFilter(contact_id=contact_id)) == [1, 3, 5]
+    assert ids(EventFilter(address_hash=bob.address_hash)) == [2, 4]
+    assert ids(EventFilter(since=at(10))) == [2, 3, 4, 5]
+    assert ids(EventFilter(until=at(30))) == [1, 2, 3]
+    assert ids(EventFilter(since=at(10), until=at(30))) == [2, 3]
+    assert ids(EventFilter(via="rest")) == [1, 2, 5]
+    assert ids(EventFilter(action=Action.UNSUBSCRIBE)) == [2, 3]
+    assert ids(
+        EventFilter(via="rest", action=Action.UNSUBSCRIBE, address_hash=bob.address_hash)
+    ) == [2]
+    assert ids(EventFilter(address_hash=ann.address_hash, via="sms")) == []
+
+
+def test_event_scrub(transactions: SqlTransactions) -> None:
+    full = Provenance(
+        via="rest",
+        actor="ann",
+        device="phone",
+        entrypoint="eu",
+        tags=("t",),
+        context={"k": "v"},
+        request_id="r",
+        idempotency_key="i",
+        locale="en",
+        ip="192.0.2.1",
+        user_agent="ua",
+    )
+
+    def setup(uow: UnitOfWork) -> tuple[int, Address, Address]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        ann, bob = (
+            add_address(uow, tenant.id, "ann@x.org"),
+            add_address(uow, tenant.id, "bob@x.org"),
+        )
+        stranger = add_address(uow, other.id, "ann@x.org")
+        for address in (ann, bob, stranger):
+            uow.events.add(
+                make_event(tenant_id=address.tenant_id, address=address, provenance=full)
+            )
+        return tenant.id, ann, stranger
+
+    tenant_id, ann, stranger = transactions.write(setup)
+    transactions.write(lambda uow: uow.events.scrub(tenant_id, address_ids=[ann.id, stranger.id]))
+
+    def all_events(uow: UnitOfWork) -> list[ConsentEvent]:
+        return [
+            event
+            for tenant in (tenant_id, stranger.tenant_id)
+            for event in uow.events.query(tenant, where=EventFilter(), after_id=0, limit=10)
+        ]
+
+    scrubbed, untouched, other_tenant = transactions.read(all_events)
+    assert scrubbed.address_id is None
+    assert scrubbed.address_hash == ann.address_hash
+    assert scrubbed.provenance == replace(full, actor=None, ip=None, user_agent=None, context={})
+    assert untouched.provenance == full
+    assert untouched.address_id is not None
+    assert other_tenant.provenance == full
+    assert other_tenant.address_id == stranger.id
+
+
+# --- unsubscribe requests --------------------------------------------------------------
+
+
+def test_requests(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, int, Address]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        contact = uow.contacts.add(tenant_id=acme.id, external_id="u", locale=None, created_at=T0)
+        return acme.id, globex.id, contact.id, add_address(uow, acme.id, "ann@x.org")
+
+    acme, globex, contact, ann = transactions.write(setup)
+    request = transactions.write(
+        lambda uow: uow.requests.add(
+            tenant_id=acme,
+            contact_id=contact,
+            address_id=ann.id,
+            topic_ids=[7, 3],
+            created_at=T0,
+            effective_at=at(60),
+        )
+    )
+    assert (request.id, request.tenant_id, request.contact_id, request.address_id) == (
+        1,
+        acme,
+        contact,
+        ann.id,
+    )
+    assert (request.topic_ids, request.state) == ((7, 3), RequestState.PENDING)
+    assert (request.created_at, request.effective_at, request.closed_at) == (T0, at(60), None)
+    assert transactions.read(lambda uow: uow.requests.get(acme, request.id)) == request
+    assert transactions.read(lambda uow: uow.requests.get(globex, request.id)) is None
+    assert transactions.read(lambda uow: uow.requests.of_contact(acme, contact)) == [request]
+    assert transactions.read(lambda uow: uow.requests.of_contact(globex, contact)) == []
+
+    every_topic = transactions.write(
+        lambda uow: uow.requests.add(
+            tenant_id=acme,
+            contact_id=None,
+            address_id=None,
+            topic_ids=(),
+            created_at=T0,
+            effective_at=at(30),
+        )
+    )
+    assert transactions.read(lambda uow: uow.requests.get(acme, every_topic.id)) == every_topic
+    assert every_topic.topic_ids == ()
+
+    transactions.write(
+        lambda uow: uow.requests.close(request.id, state=RequestState.CANCELLED, at=at(5))
+    )
+    assert transactions.read(lambda uow: uow.requests.get(acme, request.id)) == replace(
+        request, state=RequestState.CANCELLED, closed_at=at(5)
+    )
+    assert transactions.read(lambda uow: uow.requests.snapshot(acme)) == {
+        request.id: RequestState.CANCELLED,
+        every_topic.id: RequestState.PENDING,
+    }
+    assert transactions.read(lambda uow: uow.requests.snapshot(globex)) == {}
+
+
+def test_due_requests(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> list[int]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        ids = [
+            uow.requests.add(
+                tenant_id=tenant.id,
+                contact_id=None,
+                address_id=None,
+                topic_ids=(),
+                created_at=T0,
+                effective_at=at(minutes),
+            ).id
+            for tenant, minutes in ((acme, 30), (globex, 10), (acme, 20), (acme, 31), (globex, 5))
+        ]
+        uow.requests.close(ids[4], state=RequestState.COMPLETED, at=at(6))
+        return ids
+
+    ids = transactions.write(setup)
+    due = transactions.read(lambda uow: uow.requests.due(at=at(30), limit=10))
+    assert [request.id for request in due] == [ids[1], ids[2], ids[0]]
+    assert [r.id for r in transactions.read(lambda uow: uow.requests.due(at=at(30), limit=2))] == [
+        ids[1],
+        ids[2],
+    ]
+    assert transactions.read(lambda uow: uow.requests.due(at=at(9), limit=10)) == []
+
+
+# --- messages --------------------------------------------------------------------------
+
+
+def test_messages(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, Address, Address, Topic]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        topic = add_topic(uow, acme.id)
+        ann, bob = add_address(uow, acme.id, "ann@x.org"), add_address(uow, acme.id, "bob@x.org")
+        return acme.id, globex.id, ann, bob, topic
+
+    acme, globex, ann, bob, topic = transactions.write(setup)
+
+    def register(uid: str, address: Address, campaign: str | None = None) -> object:
+        return transactions.write(
+            lambda uow: uow.messages.add(
+                tenant_id=acme,
+                message_uid=uid,
+                address_id=address.id,
+                topic_id=topic.id,
+                campaign=campaign,
+                created_at=T0,
+            )
+        )
+
+    first = register("m-1", ann, "spring")
+    second = register("m-2", bob)
+    third = register("m-3", ann)
+    assert transactions.read(lambda uow: uow.messages.get(acme, 1)) == first
+    assert transactions.read(lambda uow: uow.messages.get(globex, 1)) is None
+    assert transactions.read(lambda uow: uow.messages.by_uid(acme, "m-2")) == second
+    assert transactions.read(lambda uow: uow.messages.by_uid(globex, "m-2")) is None
+    assert transactions.read(lambda uow: uow.messages.of_addresses([ann.id])) == [first, third]
+    with pytest.raises(Conflict, match="a message with this uid already exists"):
+        register("m-1", bob)
+
+    transactions.write(lambda uow: uow.messages.delete_of_addresses([ann.id]))
+    assert transactions.read(lambda uow: uow.messages.of_addresses([ann.id, bob.id])) == [second]
+
+
+# --- confirmations ---------------------------------------------------------------------
+
+
+def test_confirmations(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> Confirmation:
+        tenant = add_tenant(uow)
+        topic = add_topic(uow, tenant.id)
+        address = add_address(uow, tenant.id, "ann@x.org")
+        return Confirmation(
+            token_hash="c" * 64,
+            tenant_id=tenant.id,
+            address_id=address.id,
+            topic_id=topic.id,
+            created_at=T0,
+            expires_at=at(60 * 24),
+        )
+
+    confirmation = transactions.write(setup)
+    transactions.write(lambda uow: uow.confirmations.add(confirmation))
+    assert transactions.read(lambda uow: uow.confirmations.by_hash("c" * 64)) == confirmation
+    assert transactions.read(lambda uow: uow.confirmations.by_hash("d" * 64)) is None
+    with pytest.raises(Conflict, match="a confirmation with this token already exists"):
+        transactions.write(lambda uow: uow.confirmations.add(confirmation))
+
+    transactions.write(lambda uow: uow.confirmations.mark_confirmed("c" * 64, at=at(5)))
+    assert transactions.read(lambda uow: uow.confirmations.by_hash("c" * 64)) == replace(
+        confirmation, confirmed_at=at(5)
+    )
+    transactions.write(lambda uow: uow.confirmations.delete_of_addresses([confirmation.address_id]))
+    assert transactions.read(lambda uow: uow.confirmations.by_hash("c" * 64)) is None
+
+
+# --- outbox ----------------------------------------------------------------------------
+
+
+def test_outbox(transactions: SqlTransactions, engine: Engine) -> None:
+    tenant = transactions.write(add_tenant)
+    item = OutboxItem(
+        tenant_id=tenant.id,
+        kind="webhook",
+        payload={"event": "unsubscribed", "ids": [1, 2], "nested": {"ü": None}},
+        created_at=at(2),
+    )
+    transactions.write(lambda uow: uow.outbox.add(item))
+    with engine.connect() as connection:
+        rows = connection.execute(select(tables.outbox)).all()
+    assert [tuple(row) for row in rows] == [
+        (
+            1,
+            tenant.id,
+            "webhook",
+            '{"event":"unsubscribed","ids":[1,2],"nested":{"ü":null}}',
+            at(2).replace(tzinfo=None),
+            0,
+            at(2).replace(tzinfo=None),
+            None,
+        )
+    ]
