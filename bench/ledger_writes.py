@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from optledger.domain.channels import Channel
+from optledger.domain.links import LinkClaims
 from optledger.domain.model import ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
@@ -28,10 +29,12 @@ from optledger.storage.transactions import SqlTransactions
 
 
 class _NoLinks:
-    def seal(self, claims: object) -> str:
+    """The benchmark registers no messages, so it needs no link keys."""
+
+    def seal(self, claims: LinkClaims) -> str:
         raise AssertionError("the benchmark registers no messages")
 
-    def open(self, token: str) -> object:
+    def open(self, token: str) -> LinkClaims:
         raise AssertionError("the benchmark opens no links")
 
 
@@ -40,7 +43,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256, help="the writer's max group size")
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to migrate and fill (default: a fresh SQLite file)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -53,7 +59,7 @@ def main() -> None:
                 transactions=transactions,
                 clock=SystemClock(),
                 hasher=KeyedHasher(b"b" * 32),
-                keyring=_NoLinks(),  # type: ignore[arg-type]
+                keyring=_NoLinks(),
                 public_url="https://optout.example.com",
             )
         )
@@ -91,7 +97,9 @@ def main() -> None:
     samples = sorted(x for per_thread in latencies for x in per_thread)
     quantiles = statistics.quantiles(samples, n=100)
     print(f"database: {url.split(':', 1)[0]}  threads: {args.threads}  batch: {args.batch}")
-    print(f"durable unsubscribes: {len(samples)} in {elapsed:.1f} s = {len(samples) / elapsed:,.0f}/s")
+    print(
+        f"durable unsubscribes: {len(samples)} in {elapsed:.1f} s = {len(samples) / elapsed:,.0f}/s"
+    )
     print(f"latency p50 {quantiles[49] * 1000:.1f} ms  p99 {quantiles[98] * 1000:.1f} ms")
 
 

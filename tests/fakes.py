@@ -310,12 +310,15 @@ class MemorySuppressionRepository(_Repo):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None:
         return self.s.suppressions.get((tenant_id, channel, address_hash))
 
-    def add(self, suppression: Suppression) -> None:
+    def add(self, suppression: Suppression) -> bool:
         key = (suppression.tenant_id, suppression.channel, suppression.address_hash)
+        if key in self.s.suppressions:
+            return False
         self.s.suppressions[key] = suppression
+        return True
 
-    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> None:
-        self.s.suppressions.pop((tenant_id, channel, address_hash), None)
+    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> bool:
+        return self.s.suppressions.pop((tenant_id, channel, address_hash), None) is not None
 
     def suppressed(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> set[str]:
         return {h for h in hashes if (tenant_id, channel, h) in self.s.suppressions}

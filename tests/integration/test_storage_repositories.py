@@ -545,7 +545,7 @@ def test_suppressions(transactions: SqlTransactions) -> None:
 
     acme, globex, ann = transactions.write(setup)
     suppression = Suppression(acme, Channel.EMAIL, ann.address_hash, ann.id, "spam_complaint", T0)
-    transactions.write(lambda uow: uow.suppressions.add(suppression))
+    assert transactions.write(lambda uow: uow.suppressions.add(suppression)) is True
     assert (
         transactions.read(lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash))
         == suppression
@@ -558,8 +558,12 @@ def test_suppressions(transactions: SqlTransactions) -> None:
         transactions.read(lambda uow: uow.suppressions.get(acme, Channel.SMS, ann.address_hash))
         is None
     )
-    with pytest.raises(Conflict, match="this address is suppressed already"):
-        transactions.write(lambda uow: uow.suppressions.add(replace(suppression, reason="again")))
+    again = replace(suppression, reason="again")
+    assert transactions.write(lambda uow: uow.suppressions.add(again)) is False
+    assert (
+        transactions.read(lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash))
+        == suppression
+    )
     assert transactions.read(lambda uow: uow.suppressions.snapshot(acme)) == {
         (Channel.EMAIL, ann.address_hash)
     }
@@ -570,7 +574,11 @@ def test_suppressions(transactions: SqlTransactions) -> None:
         lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash)
     ) == replace(suppression, address_id=None)
 
-    transactions.write(lambda uow: uow.suppressions.remove(acme, Channel.EMAIL, ann.address_hash))
+    def remove(uow: UnitOfWork) -> bool:
+        return uow.suppressions.remove(acme, Channel.EMAIL, ann.address_hash)
+
+    assert transactions.write(remove) is True
+    assert transactions.write(remove) is False
     assert transactions.read(lambda uow: uow.suppressions.snapshot(acme)) == set()
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from optledger import __version__
-from optledger.cli import db, keys, ledger, tenants, topics
+from optledger.cli import contacts, db, keys, ledger, tenants, topics
 from optledger.cli.checks import check
 from optledger.cli.errors import ErrorMappingGroup
 from optledger.cli.serve import serve
@@ -34,6 +34,7 @@ app.add_typer(topics.app, name="topic")
 app.add_typer(keys.app, name="key")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(contacts.app, name="contact")
 app.add_typer(ledger.app, name="ledger")
 
 

@@ -54,7 +54,14 @@ def isoformat(moment: datetime | None) -> str | None:
 
 
 def echo_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=_JSON_INDENT, ensure_ascii=False))
+    """Print `value` as JSON; datetimes as ISO 8601."""
+    typer.echo(json.dumps(value, indent=_JSON_INDENT, ensure_ascii=False, default=_iso))
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def stdout_console() -> Console:

@@ -6,7 +6,7 @@ from optledger.domain.channels import Channel, normalise_address
 from optledger.domain.errors import InvalidInput
 from optledger.domain.policy import Reason, decide
 from optledger.domain.ports import UnitOfWork
-from optledger.services.context import ServiceContext, require_tenant
+from optledger.services.context import ServiceContext
 from optledger.services.results import CheckResult
 
 __all__ = ["MAX_CHECK_BATCH", "CheckService"]
@@ -28,9 +28,18 @@ class CheckService:
         """
         if len(addresses) > MAX_CHECK_BATCH:
             raise InvalidInput.of("addresses", f"must hold at most {MAX_CHECK_BATCH} addresses")
+        tenant = self._ctx.tenant(tenant_id)
+        values = [
+            self._normalise(raw, channel=channel, region=tenant.default_region) for raw in addresses
+        ]
         return self._ctx.transactions.read(
             lambda uow: self._check(
-                uow, tenant_id=tenant_id, topic_key=topic, channel=channel, inputs=addresses
+                uow,
+                tenant_id=tenant_id,
+                topic_key=topic,
+                channel=channel,
+                inputs=addresses,
+                values=values,
             )
         )
 
@@ -42,12 +51,9 @@ class CheckService:
         topic_key: str,
         channel: Channel,
         inputs: Sequence[str],
+        values: Sequence[str | None],
     ) -> list[CheckResult]:
-        tenant = require_tenant(uow, tenant_id)
         topic = uow.topics.by_key(tenant_id, topic_key)
-        values = [
-            self._normalise(raw, channel=channel, region=tenant.default_region) for raw in inputs
-        ]
         valid = {v for v in values if v is not None}
         known = uow.addresses.find_many(tenant_id, channel, valid)
         hashes = {

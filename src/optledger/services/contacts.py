@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
-from optledger.domain.channels import Channel, normalise_address
+from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput, NotFound
 from optledger.domain.ledger import project
 from optledger.domain.model import (
@@ -21,15 +21,19 @@ from optledger.domain.model import (
     Tenant,
 )
 from optledger.domain.ports import EventFilter, UnitOfWork
-from optledger.services.context import ServiceContext, record, require_tenant, set_suppressed
+from optledger.services.context import ServiceContext, record, set_suppressed
 
 __all__ = [
+    "AddressView",
     "ContactExport",
     "ContactService",
     "EventView",
     "HistoryPage",
     "HistoryQuery",
     "LedgerReport",
+    "MessageView",
+    "RequestSummary",
+    "SubscriptionView",
 ]
 
 MAX_HISTORY_PAGE = 1_000
@@ -97,18 +101,43 @@ class SubscriptionView:
 
 
 @dataclass(frozen=True, slots=True)
+class AddressView:
+    channel: Channel
+    address: str
+    suppressed: bool
+    """Whether the person stopped everything on this address."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    message_uid: str
+    channel: Channel
+    address: str
+    topic: str
+    campaign: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSummary:
+    id: int
+    state: RequestState
+    created_at: datetime
+    effective_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class ContactExport:
     """Everything optledger holds about one person (GDPR Art. 15 and 20)."""
 
     external_id: str
     locale: str | None
     created_at: datetime
-    addresses: tuple[tuple[Channel, str], ...]
+    addresses: tuple[AddressView, ...]
     subscriptions: tuple[SubscriptionView, ...]
-    suppressed: tuple[tuple[Channel, str], ...]
-    messages: tuple[tuple[str, str, str | None], ...]
-    """(message uid, topic, campaign)."""
-    unsubscribe_requests: tuple[tuple[int, RequestState, datetime], ...]
+    messages: tuple[MessageView, ...]
+    unsubscribe_requests: tuple[RequestSummary, ...]
     events: tuple[EventView, ...]
 
 
@@ -135,8 +164,9 @@ class ContactService:
         if (query.contact is None) == (query.address is None):
             raise InvalidInput.of("contact", "give either a contact or an address, not both")
 
+        tenant = self._ctx.tenant(tenant_id)
+
         def work(uow: UnitOfWork) -> HistoryPage:
-            tenant = require_tenant(uow, tenant_id)
             where, addresses = self._subject(uow, tenant=tenant, query=query)
             events = uow.events.query(
                 tenant_id, where=where, after_id=query.after, limit=query.limit + 1
@@ -159,15 +189,10 @@ class ContactService:
             return replace(filters, contact_id=contact.id), known
         if query.channel is None or query.address is None:
             raise InvalidInput.of("channel", "is required with an address")
-        value = normalise_address(
-            channel=query.channel, raw=query.address, default_region=tenant.default_region
-        )
-        address_hash = self._ctx.hasher.address_hash(
-            tenant_id=tenant.id, channel=query.channel, value=value
-        )
-        address = uow.addresses.find(tenant.id, query.channel, value)
+        key = self._ctx.address_key(tenant=tenant, channel=query.channel, raw=query.address)
+        address = uow.addresses.find(tenant.id, query.channel, key.value)
         known = {address.id: address} if address else {}
-        return replace(filters, address_hash=address_hash), known
+        return replace(filters, address_hash=key.address_hash), known
 
     def export_contact(self, *, tenant_id: int, external_id: str) -> ContactExport:
         def work(uow: UnitOfWork) -> ContactExport:
@@ -223,8 +248,9 @@ class ContactService:
     def verify_ledger(self, *, tenant_id: int) -> LedgerReport:
         """Replay the tenant's whole ledger and compare it with the stored current state."""
 
+        self._ctx.tenant(tenant_id)
+
         def work(uow: UnitOfWork) -> LedgerReport:
-            require_tenant(uow, tenant_id)
             events: list[ConsentEvent] = []
             while batch := uow.events.query(
                 tenant_id,
@@ -336,10 +362,13 @@ def _export(uow: UnitOfWork, *, tenant_id: int, contact: Contact) -> ContactExpo
         )
         for s in uow.subscriptions.of_addresses(list(by_id))
     )
-    suppressed = tuple(
-        (a.channel, a.value)
+    address_views = tuple(
+        AddressView(
+            channel=a.channel,
+            address=a.value,
+            suppressed=uow.suppressions.get(tenant_id, a.channel, a.address_hash) is not None,
+        )
         for a in addresses
-        if uow.suppressions.get(tenant_id, a.channel, a.address_hash) is not None
     )
     events: list[ConsentEvent] = []
     while batch := uow.events.query(
@@ -353,15 +382,28 @@ def _export(uow: UnitOfWork, *, tenant_id: int, contact: Contact) -> ContactExpo
         external_id=contact.external_id or "",
         locale=contact.locale,
         created_at=contact.created_at,
-        addresses=tuple((a.channel, a.value) for a in addresses),
+        addresses=address_views,
         subscriptions=subscriptions,
-        suppressed=suppressed,
         messages=tuple(
-            (m.message_uid, topic_keys[m.topic_id], m.campaign)
+            MessageView(
+                message_uid=m.message_uid,
+                channel=by_id[m.address_id].channel,
+                address=by_id[m.address_id].value,
+                topic=topic_keys[m.topic_id],
+                campaign=m.campaign,
+                created_at=m.created_at,
+            )
             for m in uow.messages.of_addresses(list(by_id))
         ),
         unsubscribe_requests=tuple(
-            (r.id, r.state, r.created_at) for r in uow.requests.of_contact(tenant_id, contact.id)
+            RequestSummary(
+                id=r.id,
+                state=r.state,
+                created_at=r.created_at,
+                effective_at=r.effective_at,
+                closed_at=r.closed_at,
+            )
+            for r in uow.requests.of_contact(tenant_id, contact.id)
         ),
         events=_event_views(uow, tenant_id, events, by_id),
     )

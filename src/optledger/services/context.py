@@ -5,6 +5,7 @@ produces the same events for the same change: state row, ledger row and outbox r
 written together, inside the caller's unit of work.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,9 +28,9 @@ from optledger.domain.model import (
 from optledger.domain.ports import Clock, LinkKeyring, Transactions, UnitOfWork
 from optledger.domain.secrets import KeyedHasher
 from optledger.services.results import Change
-from optledger.services.targets import AddressTarget, ContactTarget, Target
+from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
 
-__all__ = ["Attribution", "ServiceContext"]
+__all__ = ["AddressKey", "Attribution", "PreparedTarget", "ServiceContext"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +46,47 @@ NO_ATTRIBUTION = Attribution()
 
 
 @dataclass(frozen=True, slots=True)
+class AddressKey:
+    """A normalised address and its keyed hash.
+
+    Use cases compute it before they queue their write, so the single writer that commits
+    every write spends its time on SQL only, not on parsing and hashing.
+    """
+
+    channel: Channel
+    value: str
+    address_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceContext:
     transactions: Transactions
     clock: Clock
     hasher: KeyedHasher
     keyring: LinkKeyring
     public_url: str
+    _tenants: dict[int, Tenant] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
+    def tenant(self, tenant_id: int) -> Tenant:
+        """The tenant, read once and then kept: its settings do not change after creation,
+        and every use case needs it (a look-up saved on every write and check)."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            tenant = self.transactions.read(lambda uow: uow.tenants.get(tenant_id))
+            if tenant is None:
+                raise NotFound(kind="tenant", key=str(tenant_id))
+            self._tenants[tenant_id] = tenant
+        return tenant
 
-def require_tenant(uow: UnitOfWork, tenant_id: int) -> Tenant:
-    tenant = uow.tenants.get(tenant_id)
-    if tenant is None:
-        raise NotFound(kind="tenant", key=str(tenant_id))
-    return tenant
+    def address_key(
+        self, *, tenant: Tenant, channel: Channel, raw: str, field: str = "address"
+    ) -> AddressKey:
+        """Normalise `raw` for the tenant (InvalidInput naming `field`) and hash it."""
+        value = normalise_address(
+            channel=channel, raw=raw, default_region=tenant.default_region, field=field
+        )
+        address_hash = self.hasher.address_hash(tenant_id=tenant.id, channel=channel, value=value)
+        return AddressKey(channel=channel, value=value, address_hash=address_hash)
 
 
 def require_topic(uow: UnitOfWork, tenant_id: int, key: str, *, field: str = "topic") -> Topic:
@@ -83,23 +112,19 @@ def ensure_address(
     uow: UnitOfWork,
     ctx: ServiceContext,
     *,
-    tenant: Tenant,
-    channel: Channel,
-    raw: str,
+    tenant_id: int,
+    key: AddressKey,
     contact_id: int | None = None,
     field: str = "address",
 ) -> Address:
-    """The stored address for `raw`, created (and attached to the contact) if need be."""
-    value = normalise_address(
-        channel=channel, raw=raw, default_region=tenant.default_region, field=field
-    )
-    address = uow.addresses.find(tenant.id, channel, value)
+    """The stored address for `key`, created (and attached to the contact) if need be."""
+    address = uow.addresses.find(tenant_id, key.channel, key.value)
     if address is None:
         return uow.addresses.add(
-            tenant_id=tenant.id,
-            channel=channel,
-            value=value,
-            address_hash=ctx.hasher.address_hash(tenant_id=tenant.id, channel=channel, value=value),
+            tenant_id=tenant_id,
+            channel=key.channel,
+            value=key.value,
+            address_hash=key.address_hash,
             contact_id=contact_id,
             created_at=ctx.clock.now(),
         )
@@ -218,22 +243,20 @@ def set_suppressed(
     suppressed_since: datetime | None = None,
 ) -> Change:
     """Suppress the address on its channel (or lift that) and record it."""
-    existing = uow.suppressions.get(address.tenant_id, address.channel, address.address_hash)
-    outcome = Outcome.REPEATED if (existing is not None) == suppressed else Outcome.CHANGED
-    if outcome is Outcome.CHANGED:
-        if suppressed:
-            uow.suppressions.add(
-                Suppression(
-                    tenant_id=address.tenant_id,
-                    channel=address.channel,
-                    address_hash=address.address_hash,
-                    address_id=address.id,
-                    reason=reason,
-                    created_at=suppressed_since or at,
-                )
+    if suppressed:
+        changed = uow.suppressions.add(
+            Suppression(
+                tenant_id=address.tenant_id,
+                channel=address.channel,
+                address_hash=address.address_hash,
+                address_id=address.id,
+                reason=reason,
+                created_at=suppressed_since or at,
             )
-        else:
-            uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
+        )
+    else:
+        changed = uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
+    outcome = Outcome.CHANGED if changed else Outcome.REPEATED
     event = _event(
         tenant_id=address.tenant_id,
         at=at,
@@ -256,12 +279,22 @@ class ResolvedTarget:
     """For a message target: the topic the message was about."""
 
 
+PreparedTarget = AddressKey | ContactTarget | MessageTarget
+"""A target whose address, if it names one, is already normalised and hashed."""
+
+
+def prepare_target(ctx: ServiceContext, *, tenant: Tenant, target: Target) -> PreparedTarget:
+    if isinstance(target, AddressTarget):
+        return ctx.address_key(tenant=tenant, channel=target.channel, raw=target.address)
+    return target
+
+
 def resolve_target(
     uow: UnitOfWork,
     ctx: ServiceContext,
     *,
     tenant: Tenant,
-    target: Target,
+    target: PreparedTarget,
     unsubscribe_request_id: int | None = None,
 ) -> ResolvedTarget:
     """The addresses a change applies to.
@@ -269,10 +302,8 @@ def resolve_target(
     An address the tenant has never seen is created, because an opt-out from a stranger
     must still be recorded and honoured. A contact or message must exist.
     """
-    if isinstance(target, AddressTarget):
-        address = ensure_address(
-            uow, ctx, tenant=tenant, channel=target.channel, raw=target.address
-        )
+    if isinstance(target, AddressKey):
+        address = ensure_address(uow, ctx, tenant_id=tenant.id, key=target)
         return ResolvedTarget(
             addresses=(address,),
             attribution=Attribution(unsubscribe_request_id=unsubscribe_request_id),

@@ -27,7 +27,7 @@ from optledger.services.context import (
     Attribution,
     ResolvedTarget,
     ServiceContext,
-    require_tenant,
+    prepare_target,
     require_topics,
     resolve_target,
     set_suppressed,
@@ -55,12 +55,14 @@ class RequestService:
         """Unsubscribe the target now from `topics` (None: from everything) and open a
         request that can be cancelled until the tenant's grace period has passed."""
 
+        tenant = self._ctx.tenant(tenant_id)
+        prepared = prepare_target(self._ctx, tenant=tenant, target=target)
+
         def work(uow: UnitOfWork) -> RequestView:
             now = self._ctx.clock.now()
-            tenant = require_tenant(uow, tenant_id)
             chosen = None if topics is None else require_topics(uow, tenant_id, topics)
             contact_id = self._contact_id(uow, tenant_id=tenant_id, target=target)
-            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=target)
+            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=prepared)
             request = uow.requests.add(
                 tenant_id=tenant_id,
                 contact_id=contact_id,

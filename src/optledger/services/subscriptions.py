@@ -21,7 +21,7 @@ from optledger.services.context import (
     ResolvedTarget,
     ServiceContext,
     ensure_address,
-    require_tenant,
+    prepare_target,
     require_topic,
     require_topics,
     resolve_target,
@@ -57,14 +57,18 @@ class SubscriptionService:
         person must confirm with; an outbox row asks for the confirmation notice.
         """
 
+        tenant = self._ctx.tenant(tenant_id)
+        key = self._ctx.address_key(tenant=tenant, channel=channel, raw=address)
+        if contact is not None and not contact.strip():
+            raise InvalidInput.of("contact", "must not be empty")
+
         def work(uow: UnitOfWork) -> SubscribeResult:
-            tenant = require_tenant(uow, tenant_id)
             the_topic = require_topic(uow, tenant_id, topic)
             if channel not in the_topic.channels:
                 raise InvalidInput.of("channel", f"topic {topic!r} is not sent on {channel}")
-            contact_id = _ensure_contact(uow, self._ctx, tenant=tenant, external_id=contact)
+            contact_id = _ensure_contact(uow, self._ctx, tenant_id=tenant_id, external_id=contact)
             the_address = ensure_address(
-                uow, self._ctx, tenant=tenant, channel=channel, raw=address, contact_id=contact_id
+                uow, self._ctx, tenant_id=tenant_id, key=key, contact_id=contact_id
             )
             return self._subscribe(
                 uow, tenant=tenant, address=the_address, topic=the_topic, provenance=provenance
@@ -162,9 +166,11 @@ class SubscriptionService:
         `notify`, one confirmation notice per address is queued.
         """
 
+        tenant = self._ctx.tenant(tenant_id)
+        prepared = prepare_target(self._ctx, tenant=tenant, target=target)
+
         def work(uow: UnitOfWork) -> ChangeResult:
-            tenant = require_tenant(uow, tenant_id)
-            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=target)
+            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=prepared)
             chosen = None if topics is None else require_topics(uow, tenant_id, topics)
             changes = unsubscribe_resolved(
                 uow,
@@ -191,10 +197,12 @@ class SubscriptionService:
         """Subscribe the target to `topics` again, or lift its suppression when `topics` is
         None. This is an explicit act of the person (an undo), so it needs no confirmation."""
 
+        tenant = self._ctx.tenant(tenant_id)
+        prepared = prepare_target(self._ctx, tenant=tenant, target=target)
+
         def work(uow: UnitOfWork) -> ChangeResult:
             now = self._ctx.clock.now()
-            tenant = require_tenant(uow, tenant_id)
-            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=target)
+            resolved = resolve_target(uow, self._ctx, tenant=tenant, target=prepared)
             if topics is None:
                 changes = [
                     set_suppressed(
@@ -283,17 +291,15 @@ def _topics_on_channel(topics: list[Topic], *, address: Address, strict: bool) -
 
 
 def _ensure_contact(
-    uow: UnitOfWork, ctx: ServiceContext, *, tenant: Tenant, external_id: str | None
+    uow: UnitOfWork, ctx: ServiceContext, *, tenant_id: int, external_id: str | None
 ) -> int | None:
     if external_id is None:
         return None
-    if not external_id.strip():
-        raise InvalidInput.of("contact", "must not be empty")
-    existing = uow.contacts.by_external_id(tenant.id, external_id)
+    existing = uow.contacts.by_external_id(tenant_id, external_id)
     if existing is not None:
         return existing.id
     created = uow.contacts.add(
-        tenant_id=tenant.id, external_id=external_id, locale=None, created_at=ctx.clock.now()
+        tenant_id=tenant_id, external_id=external_id, locale=None, created_at=ctx.clock.now()
     )
     return created.id
 

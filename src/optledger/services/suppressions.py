@@ -12,19 +12,18 @@ the bad ones reported.
 """
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from optledger.domain.channels import Channel, normalise_address, parse_channel
+from optledger.domain.channels import Channel, parse_channel
 from optledger.domain.errors import FieldError, InvalidInput
-from optledger.domain.model import Action, Outcome, Provenance, SubscriptionState, Tenant
+from optledger.domain.model import Action, Outcome, Provenance, SubscriptionState, Topic
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import (
+    AddressKey,
     ServiceContext,
     ensure_address,
-    require_tenant,
-    require_topic,
     set_suppressed,
     set_topic_state,
 )
@@ -51,9 +50,7 @@ class RowError:
 @dataclass(frozen=True, slots=True)
 class _Row:
     line: int
-    channel: Channel
-    address: str
-    """Normalised."""
+    key: AddressKey
     topic: str | None
     reason: str
     timestamp: datetime | None
@@ -103,30 +100,33 @@ class SuppressionService:
         and `skip_invalid` is false; then nothing is written.
         """
 
-        def validate(uow: UnitOfWork) -> tuple[list[_Row], list[RowError], int]:
-            tenant = require_tenant(uow, tenant_id)
-            topics = {t.key for t in uow.topics.of_tenant(tenant_id)}
-            rows, errors, count = [], [], 0
-            for parsed in _read(lines, region=tenant.default_region):
-                count += 1
-                if isinstance(parsed, RowError):
-                    errors.append(parsed)
-                elif parsed.topic is not None and parsed.topic not in topics:
-                    errors.append(
-                        RowError(parsed.line, "topic", f"there is no topic {parsed.topic!r}")
-                    )
-                else:
-                    rows.append(parsed)
-            return rows, errors, count
+        tenant = self._ctx.tenant(tenant_id)
+        topics = {
+            t.key: t
+            for t in self._ctx.transactions.read(lambda uow: uow.topics.of_tenant(tenant_id))
+        }
 
-        rows, errors, count = self._ctx.transactions.read(validate)
+        def address_key(channel: Channel, raw: str, column: str) -> AddressKey:
+            return self._ctx.address_key(tenant=tenant, channel=channel, raw=raw, field=column)
+
+        rows: list[_Row] = []
+        errors: list[RowError] = []
+        count = 0
+        for parsed in _read(lines, address_key=address_key):
+            count += 1
+            if isinstance(parsed, RowError):
+                errors.append(parsed)
+            elif parsed.topic is not None and parsed.topic not in topics:
+                errors.append(RowError(parsed.line, "topic", f"there is no topic {parsed.topic!r}"))
+            else:
+                rows.append(parsed)
         if errors and not skip_invalid:
             raise InvalidInput(*(FieldError(f"line {e.line}: {e.field}", e.reason) for e in errors))
 
         def write(uow: UnitOfWork) -> ImportReport:
-            tenant = require_tenant(uow, tenant_id)
             outcomes = [
-                self._apply(uow, tenant=tenant, row=row, provenance=provenance) for row in rows
+                self._apply(uow, tenant_id=tenant_id, row=row, topics=topics, provenance=provenance)
+                for row in rows
             ]
             return ImportReport(
                 rows=count,
@@ -138,12 +138,16 @@ class SuppressionService:
         return self._ctx.transactions.write(write)
 
     def _apply(
-        self, uow: UnitOfWork, *, tenant: Tenant, row: _Row, provenance: Provenance
+        self,
+        uow: UnitOfWork,
+        *,
+        tenant_id: int,
+        row: _Row,
+        topics: Mapping[str, Topic],
+        provenance: Provenance,
     ) -> Outcome:
         now = self._ctx.clock.now()
-        address = ensure_address(
-            uow, self._ctx, tenant=tenant, channel=row.channel, raw=row.address
-        )
+        address = ensure_address(uow, self._ctx, tenant_id=tenant_id, key=row.key)
         if row.topic is None:
             change = set_suppressed(
                 uow,
@@ -160,7 +164,7 @@ class SuppressionService:
                 at=now,
                 action=Action.UNSUBSCRIBE,
                 address=address,
-                topic=require_topic(uow, tenant.id, row.topic),
+                topic=topics[row.topic],
                 state=SubscriptionState.UNSUBSCRIBED,
                 provenance=provenance,
             )
@@ -173,8 +177,9 @@ class SuppressionService:
         if not 1 <= limit <= 10_000:
             raise InvalidInput.of("limit", "must be between 1 and 10000")
 
+        self._ctx.tenant(tenant_id)
+
         def work(uow: UnitOfWork) -> SuppressionPage:
-            require_tenant(uow, tenant_id)
             page = uow.suppressions.page(tenant_id, after=after, limit=limit)
             rows = tuple(
                 SuppressionExport(
@@ -195,7 +200,11 @@ class SuppressionService:
         return self._ctx.transactions.read(work)
 
 
-def _read(lines: Iterable[str], *, region: str) -> Iterator[_Row | RowError]:
+AddressKeyMaker = Callable[[Channel, str, str], AddressKey]
+"""(channel, raw address, column) → the normalised, hashed address; InvalidInput if bad."""
+
+
+def _read(lines: Iterable[str], *, address_key: AddressKeyMaker) -> Iterator[_Row | RowError]:
     iterator = iter(lines)
     header_line = next(iterator, "")
     delimiter = max(_DELIMITERS, key=header_line.count)
@@ -210,7 +219,8 @@ def _read(lines: Iterable[str], *, region: str) -> Iterator[_Row | RowError]:
             reason = f"has {len(values)} fields, the header has {len(columns)}"
             yield RowError(line_number, "row", reason)
             continue
-        yield _parse_row(dict(zip(columns, values, strict=True)), line=line_number, region=region)
+        row = dict(zip(columns, values, strict=True))
+        yield _parse_row(row, line=line_number, address_key=address_key)
 
 
 def _check_header(columns: list[str]) -> None:
@@ -223,7 +233,7 @@ def _check_header(columns: list[str]) -> None:
         raise InvalidInput.of("line 1: header", "names a column twice")
 
 
-def _parse_row(row: dict[str, str], *, line: int, region: str) -> _Row | RowError:
+def _parse_row(row: dict[str, str], *, line: int, address_key: AddressKeyMaker) -> _Row | RowError:
     if "channel" in row and "address" in row:
         column = "address"
         try:
@@ -235,9 +245,7 @@ def _parse_row(row: dict[str, str], *, line: int, region: str) -> _Row | RowErro
     else:
         channel, column = Channel.SMS, "phone"
     try:
-        address = normalise_address(
-            channel=channel, raw=row.get(column, ""), default_region=region, field=column
-        )
+        key = address_key(channel, row.get(column, ""), column)
     except InvalidInput as exc:
         return RowError(line, column, exc.errors[0].reason)
     reason = row.get("reason", "").strip() or "imported"
@@ -252,4 +260,4 @@ def _parse_row(row: dict[str, str], *, line: int, region: str) -> _Row | RowErro
         if timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=UTC)
     topic = row.get("topic", "").strip() or None
-    return _Row(line, channel, address, topic, reason, timestamp)
+    return _Row(line, key, topic, reason, timestamp)

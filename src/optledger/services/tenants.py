@@ -6,7 +6,7 @@ from optledger.domain.errors import AuthenticationFailed, Conflict, NotFound
 from optledger.domain.model import ApiKey, Scope, Tenant
 from optledger.domain.ports import UnitOfWork
 from optledger.domain.secrets import new_secret
-from optledger.services.context import ServiceContext, require_tenant
+from optledger.services.context import ServiceContext
 from optledger.services.results import CreatedKey, CreatedTenant, Principal
 from optledger.services.validation import (
     check_grace_period,
@@ -68,8 +68,9 @@ class TenantService:
     def create_key(self, *, tenant_id: int, name: str, scope: Scope) -> CreatedKey:
         label = check_text(name, field="name", max_length=100)
 
+        self._ctx.tenant(tenant_id)
+
         def work(uow: UnitOfWork) -> CreatedKey:
-            require_tenant(uow, tenant_id)
             return self._add_key(uow, tenant_id=tenant_id, name=label, scope=scope)
 
         return self._ctx.transactions.write(work)

@@ -6,7 +6,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import Conflict, InvalidInput, NotFound
 from optledger.domain.model import Category, ConsentMode, Topic
 from optledger.domain.ports import UnitOfWork
-from optledger.services.context import ServiceContext, require_tenant
+from optledger.services.context import ServiceContext
 from optledger.services.validation import check_text, check_topic_key
 
 __all__ = ["TopicService"]
@@ -38,8 +38,9 @@ class TopicService:
         if category is Category.MARKETING and not leavable:
             raise InvalidInput.of("unsubscribable", "a marketing topic must allow unsubscribing")
 
+        self._ctx.tenant(tenant_id)
+
         def work(uow: UnitOfWork) -> Topic:
-            require_tenant(uow, tenant_id)
             if uow.topics.by_key(tenant_id, key) is not None:
                 raise Conflict(f"key: a topic {key!r} already exists")
             return uow.topics.add(

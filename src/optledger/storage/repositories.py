@@ -10,6 +10,12 @@ external id, a duplicate message uid…) raise the domain's `Conflict`. They are
 with `INSERT … ON CONFLICT DO NOTHING RETURNING`, not by catching a database error, so
 the transaction stays usable and a service may catch the `Conflict` and carry on.
 
+The statements of the hot write path (the look-ups and inserts an opt-out makes: an
+address, a tenant, a topic by key, a subscription, a suppression, an event, an outbox
+item, and every `_insert_new`) run through the unit of work's `CursorExecutor` on the
+DBAPI cursor; the rest through `Connection.execute`. Both see the same transaction and
+the same values (see `cursor`).
+
 Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure helpers) send
 IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
 """
@@ -63,6 +69,7 @@ from optledger.domain.model import (
     Topic,
     UnsubscribeRequest,
 )
+from optledger.storage.cursor import CursorExecutor, Record
 from optledger.storage.tables import (
     addresses,
     api_keys,
@@ -108,6 +115,8 @@ _Row = Row[*tuple[Any, ...]]
 
 
 def _to_db(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # the common case, without the conversion
+        return moment.replace(tzinfo=None)
     if moment.tzinfo is None:
         raise ValueError("datetimes passed to storage must be timezone-aware")
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -253,12 +262,11 @@ def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlit
 
 
 def _insert_new(
-    connection: Connection, table: Table, values: Mapping[str, object], *, conflict: str
-) -> _Row:
+    executor: CursorExecutor, table: Table, values: Mapping[str, object], *, conflict: str
+) -> Record:
     """Insert one row and return its primary key; `Conflict(conflict)` if a unique key
     is taken. The transaction stays usable either way."""
-    statement = _insert_new_statement(connection.dialect.name, table)
-    row = connection.execute(statement, dict(values)).first()
+    row = executor.first(_insert_new_statement(executor.dialect_name, table), values)
     if row is None:
         raise Conflict(conflict)
     return row
@@ -267,7 +275,7 @@ def _insert_new(
 # --- row mappings ------------------------------------------------------------------------
 
 
-def _tenant_from_row(row: _Row) -> Tenant:
+def _tenant_from_row(row: Record) -> Tenant:
     return Tenant(
         id=row.id,
         name=row.name,
@@ -278,7 +286,7 @@ def _tenant_from_row(row: _Row) -> Tenant:
     )
 
 
-def _api_key_from_row(row: _Row) -> ApiKey:
+def _api_key_from_row(row: Record) -> ApiKey:
     return ApiKey(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -291,7 +299,7 @@ def _api_key_from_row(row: _Row) -> ApiKey:
     )
 
 
-def _topic_from_row(row: _Row) -> Topic:
+def _topic_from_row(row: Record) -> Topic:
     return Topic(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -306,7 +314,7 @@ def _topic_from_row(row: _Row) -> Topic:
     )
 
 
-def _contact_from_row(row: _Row) -> Contact:
+def _contact_from_row(row: Record) -> Contact:
     return Contact(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -317,7 +325,7 @@ def _contact_from_row(row: _Row) -> Contact:
     )
 
 
-def _address_from_row(row: _Row) -> Address:
+def _address_from_row(row: Record) -> Address:
     return Address(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -329,7 +337,7 @@ def _address_from_row(row: _Row) -> Address:
     )
 
 
-def _subscription_from_row(row: _Row) -> Subscription:
+def _subscription_from_row(row: Record) -> Subscription:
     return Subscription(
         address_id=row.address_id,
         topic_id=row.topic_id,
@@ -338,7 +346,7 @@ def _subscription_from_row(row: _Row) -> Subscription:
     )
 
 
-def _suppression_from_row(row: _Row) -> Suppression:
+def _suppression_from_row(row: Record) -> Suppression:
     return Suppression(
         tenant_id=row.tenant_id,
         channel=Channel(row.channel),
@@ -349,7 +357,7 @@ def _suppression_from_row(row: _Row) -> Suppression:
     )
 
 
-def _event_from_row(row: _Row) -> ConsentEvent:
+def _event_from_row(row: Record) -> ConsentEvent:
     return ConsentEvent(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -411,7 +419,7 @@ def _event_values(event: ConsentEvent) -> dict[str, object]:
     }
 
 
-def _request_from_row(row: _Row) -> UnsubscribeRequest:
+def _request_from_row(row: Record) -> UnsubscribeRequest:
     return UnsubscribeRequest(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -425,7 +433,7 @@ def _request_from_row(row: _Row) -> UnsubscribeRequest:
     )
 
 
-def _message_from_row(row: _Row) -> Message:
+def _message_from_row(row: Record) -> Message:
     return Message(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -437,7 +445,7 @@ def _message_from_row(row: _Row) -> Message:
     )
 
 
-def _confirmation_from_row(row: _Row) -> Confirmation:
+def _confirmation_from_row(row: Record) -> Confirmation:
     return Confirmation(
         token_hash=row.token_hash,
         tenant_id=row.tenant_id,
@@ -453,8 +461,9 @@ def _confirmation_from_row(row: _Row) -> Confirmation:
 
 
 class SqlTenantRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -474,7 +483,7 @@ class SqlTenantRepository:
             "created_at": created,
         }
         row = _insert_new(
-            self._connection, tenants, values, conflict="a tenant with this name already exists"
+            self._executor, tenants, values, conflict="a tenant with this name already exists"
         )
         return Tenant(
             id=row.id,
@@ -486,7 +495,7 @@ class SqlTenantRepository:
         )
 
     def get(self, tenant_id: int) -> Tenant | None:
-        row = self._connection.execute(_select(tenants, ("id",)), {"id": tenant_id}).first()
+        row = self._executor.first(_select(tenants, ("id",)), {"id": tenant_id})
         return None if row is None else _tenant_from_row(row)
 
     def by_name(self, name: str) -> Tenant | None:
@@ -499,8 +508,9 @@ class SqlTenantRepository:
 
 
 class SqlApiKeyRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -522,7 +532,7 @@ class SqlApiKeyRepository:
             "created_at": created,
         }
         row = _insert_new(
-            self._connection, api_keys, values, conflict="an API key with this hash already exists"
+            self._executor, api_keys, values, conflict="an API key with this hash already exists"
         )
         return ApiKey(
             id=row.id,
@@ -559,8 +569,9 @@ class SqlApiKeyRepository:
 
 
 class SqlTopicRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -588,7 +599,7 @@ class SqlTopicRepository:
             "created_at": created,
         }
         row = _insert_new(
-            self._connection, topics, values, conflict="a topic with this key already exists"
+            self._executor, topics, values, conflict="a topic with this key already exists"
         )
         return Topic(
             id=row.id,
@@ -610,7 +621,7 @@ class SqlTopicRepository:
 
     def by_key(self, tenant_id: int, key: str) -> Topic | None:
         statement = _select(topics, ("tenant_id", "key"))
-        row = self._connection.execute(statement, {"tenant_id": tenant_id, "key": key}).first()
+        row = self._executor.first(statement, {"tenant_id": tenant_id, "key": key})
         return None if row is None else _topic_from_row(row)
 
     def of_tenant(self, tenant_id: int) -> list[Topic]:
@@ -620,8 +631,9 @@ class SqlTopicRepository:
 
 
 class SqlContactRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self, *, tenant_id: int, external_id: str, locale: str | None, created_at: datetime
@@ -634,7 +646,7 @@ class SqlContactRepository:
             "created_at": created,
         }
         row = _insert_new(
-            self._connection,
+            self._executor,
             contacts,
             values,
             conflict="a contact with this external id already exists",
@@ -667,8 +679,9 @@ class SqlContactRepository:
 
 
 class SqlAddressRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -690,9 +703,7 @@ class SqlAddressRepository:
             "contact_id": contact_id,
             "created_at": created,
         }
-        row = _insert_new(
-            self._connection, addresses, values, conflict="this address already exists"
-        )
+        row = _insert_new(self._executor, addresses, values, conflict="this address already exists")
         return Address(
             id=row.id,
             tenant_id=tenant_id,
@@ -717,7 +728,7 @@ class SqlAddressRepository:
             "value_digest": _value_digest(value),
             "value": value,
         }
-        row = self._connection.execute(statement, parameters).first()
+        row = self._executor.first(statement, parameters)
         return None if row is None else _address_from_row(row)
 
     def find_many(
@@ -753,19 +764,20 @@ class SqlAddressRepository:
 
 
 class SqlSubscriptionRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def get(self, address_id: int, topic_id: int) -> Subscription | None:
         statement = _select(subscriptions, ("address_id", "topic_id"))
         parameters = {"address_id": address_id, "topic_id": topic_id}
-        row = self._connection.execute(statement, parameters).first()
+        row = self._executor.first(statement, parameters)
         return None if row is None else _subscription_from_row(row)
 
     def put(self, subscription: Subscription) -> None:
         """Insert or replace the row for (address, topic)."""
-        self._connection.execute(
-            _upsert_subscription(self._connection.dialect.name),
+        self._executor.run(
+            _upsert_subscription(self._executor.dialect_name),
             {
                 "address_id": subscription.address_id,
                 "topic_id": subscription.topic_id,
@@ -816,8 +828,9 @@ class SqlSubscriptionRepository:
 
 
 class SqlSuppressionRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None:
         statement = _select(suppressions, ("tenant_id", "channel", "address_hash"))
@@ -826,11 +839,10 @@ class SqlSuppressionRepository:
             "channel": channel.value,
             "address_hash": address_hash,
         }
-        row = self._connection.execute(statement, parameters).first()
+        row = self._executor.first(statement, parameters)
         return None if row is None else _suppression_from_row(row)
 
-    def add(self, suppression: Suppression) -> None:
-        """Add the suppression; `Conflict` if the address is suppressed already."""
+    def add(self, suppression: Suppression) -> bool:
         values = {
             "tenant_id": suppression.tenant_id,
             "channel": suppression.channel.value,
@@ -839,18 +851,15 @@ class SqlSuppressionRepository:
             "reason": suppression.reason,
             "created_at": _to_db(suppression.created_at),
         }
-        _insert_new(
-            self._connection,
-            suppressions,
-            values,
-            conflict="this address is suppressed already",
-        )
+        statement = _insert_new_statement(self._executor.dialect_name, suppressions)
+        return self._executor.first(statement, values) is not None
 
-    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> None:
-        self._connection.execute(
+    def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> bool:
+        result = self._connection.execute(
             _delete(suppressions, ("tenant_id", "channel", "address_hash")),
             {"tenant_id": tenant_id, "channel": channel.value, "address_hash": address_hash},
         )
+        return result.rowcount > 0
 
     def suppressed(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> set[str]:
         """The hashes among `hashes` that are suppressed."""
@@ -903,13 +912,16 @@ class SqlSuppressionRepository:
 
 
 class SqlEventRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(self, event: ConsentEvent) -> int:
         """Append the event (its `id` is ignored); returns the new id."""
-        statement = _insert_returning_id(consent_events)
-        new_id: int = self._connection.execute(statement, _event_values(event)).scalar_one()
+        row = self._executor.first(_insert_returning_id(consent_events), _event_values(event))
+        if row is None:  # pragma: no cover - an INSERT without ON CONFLICT returns its row
+            raise RuntimeError("the new event's id was not returned")
+        new_id: int = row.id
         return new_id
 
     def query(
@@ -957,8 +969,9 @@ class SqlEventRepository:
 
 
 class SqlRequestRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -1030,8 +1043,9 @@ class SqlRequestRepository:
 
 
 class SqlMessageRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(
         self,
@@ -1053,7 +1067,7 @@ class SqlMessageRepository:
             "created_at": created,
         }
         row = _insert_new(
-            self._connection, messages, values, conflict="a message with this uid already exists"
+            self._executor, messages, values, conflict="a message with this uid already exists"
         )
         return Message(
             id=row.id,
@@ -1091,8 +1105,9 @@ class SqlMessageRepository:
 
 
 class SqlConfirmationRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(self, confirmation: Confirmation) -> None:
         """Add the confirmation; `Conflict` if its token hash is taken."""
@@ -1106,7 +1121,7 @@ class SqlConfirmationRepository:
             "confirmed_at": _to_db_or_none(confirmation.confirmed_at),
         }
         _insert_new(
-            self._connection,
+            self._executor,
             confirmations,
             values,
             conflict="a confirmation with this token already exists",
@@ -1129,13 +1144,14 @@ class SqlConfirmationRepository:
 
 
 class SqlOutboxRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
         self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
 
     def add(self, item: OutboxItem) -> None:
         """Queue the item to run at once (`run_at` = `created_at`), with no attempts yet."""
         created = _to_db(item.created_at)
-        self._connection.execute(
+        self._executor.run(
             _insert(outbox),
             {
                 "tenant_id": item.tenant_id,
@@ -1149,18 +1165,26 @@ class SqlOutboxRepository:
 
 
 class SqlUnitOfWork:
-    """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`)."""
+    """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`).
 
-    def __init__(self, connection: Connection) -> None:
-        self.tenants: ports.TenantRepository = SqlTenantRepository(connection)
-        self.api_keys: ports.ApiKeyRepository = SqlApiKeyRepository(connection)
-        self.topics: ports.TopicRepository = SqlTopicRepository(connection)
-        self.contacts: ports.ContactRepository = SqlContactRepository(connection)
-        self.addresses: ports.AddressRepository = SqlAddressRepository(connection)
-        self.subscriptions: ports.SubscriptionRepository = SqlSubscriptionRepository(connection)
-        self.suppressions: ports.SuppressionRepository = SqlSuppressionRepository(connection)
-        self.events: ports.EventRepository = SqlEventRepository(connection)
-        self.requests: ports.RequestRepository = SqlRequestRepository(connection)
-        self.messages: ports.MessageRepository = SqlMessageRepository(connection)
-        self.confirmations: ports.ConfirmationRepository = SqlConfirmationRepository(connection)
-        self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection)
+    They share one `CursorExecutor` (`executor`, or a new one) for the hot statements.
+    """
+
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
+        run = executor or CursorExecutor(connection)
+        self.tenants: ports.TenantRepository = SqlTenantRepository(connection, run)
+        self.api_keys: ports.ApiKeyRepository = SqlApiKeyRepository(connection, run)
+        self.topics: ports.TopicRepository = SqlTopicRepository(connection, run)
+        self.contacts: ports.ContactRepository = SqlContactRepository(connection, run)
+        self.addresses: ports.AddressRepository = SqlAddressRepository(connection, run)
+        self.subscriptions: ports.SubscriptionRepository = SqlSubscriptionRepository(
+            connection, run
+        )
+        self.suppressions: ports.SuppressionRepository = SqlSuppressionRepository(connection, run)
+        self.events: ports.EventRepository = SqlEventRepository(connection, run)
+        self.requests: ports.RequestRepository = SqlRequestRepository(connection, run)
+        self.messages: ports.MessageRepository = SqlMessageRepository(connection, run)
+        self.confirmations: ports.ConfirmationRepository = SqlConfirmationRepository(
+            connection, run
+        )
+        self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection, run)

@@ -6,7 +6,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput, NotFound
 from optledger.domain.model import Action, Outcome, Provenance, RequestState, SubscriptionState
 from optledger.domain.policy import Reason
-from optledger.services.contacts import HistoryQuery
+from optledger.services.contacts import AddressView, HistoryQuery, MessageView, RequestSummary
 from optledger.services.messages import MessageSpec
 from optledger.services.targets import AddressTarget, ContactTarget
 from tests.unit.conftest import API
@@ -122,7 +122,7 @@ def test_history_needs_exactly_one_subject_and_a_sane_limit(services, tenant_id)
     assert caught.value.errors == (FieldError("limit", "must be between 1 and 1000"),)
 
 
-def test_export_holds_everything_about_the_person(services, tenant_id, person):
+def test_export_holds_everything_about_the_person(services, tenant_id, person, clock):
     services.messages.register_messages(
         tenant_id=tenant_id,
         messages=[
@@ -134,14 +134,20 @@ def test_export_holds_everything_about_the_person(services, tenant_id, person):
     )
     export = services.contacts.export_contact(tenant_id=tenant_id, external_id="u1")
     assert export.external_id == "u1"
-    assert export.addresses == ((EMAIL, "a@example.com"), (Channel.SMS, "+14155550100"))
+    assert export.addresses == (
+        AddressView(EMAIL, "a@example.com", suppressed=False),
+        AddressView(Channel.SMS, "+14155550100", suppressed=True),
+    )
     assert [(s.address, s.topic, s.state) for s in export.subscriptions] == [
         ("a@example.com", "news", SubscriptionState.UNSUBSCRIBED),
         ("+14155550100", "news", SubscriptionState.SUBSCRIBED),
     ]
-    assert export.suppressed == ((Channel.SMS, "+14155550100"),)
-    assert export.messages == (("m1", "news", "c1"),)
-    assert [(r[0], r[1]) for r in export.unsubscribe_requests] == [(1, RequestState.PENDING)]
+    assert export.messages == (
+        MessageView("m1", Channel.SMS, "+14155550100", "news", "c1", clock.now()),
+    )
+    assert export.unsubscribe_requests == (
+        RequestSummary(1, RequestState.PENDING, clock.now(), clock.now() + timedelta(days=7), None),
+    )
     assert [e.action for e in export.events] == [
         Action.SUBSCRIBE,
         Action.SUBSCRIBE,
