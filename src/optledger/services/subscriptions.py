@@ -11,6 +11,7 @@ from optledger.domain.model import (
     Address,
     Confirmation,
     OutboxItem,
+    Outcome,
     Provenance,
     SubscriptionState,
     Tenant,
@@ -181,7 +182,9 @@ class SubscriptionService:
                 provenance=provenance,
             )
             if notify:
-                _queue_notices(uow, at=self._ctx.clock.now(), addresses=resolved.addresses)
+                _queue_notices(
+                    uow, at=self._ctx.clock.now(), addresses=resolved.addresses, changes=changes
+                )
             return ChangeResult(changes=tuple(changes))
 
         return self._ctx.transactions.write(work)
@@ -304,8 +307,15 @@ def _ensure_contact(
     return created.id
 
 
-def _queue_notices(uow: UnitOfWork, *, at: datetime, addresses: Sequence[Address]) -> None:
+def _queue_notices(
+    uow: UnitOfWork, *, at: datetime, addresses: Sequence[Address], changes: Sequence[Change]
+) -> None:
+    """One notice per address whose consent this opt-out changed: a repeated opt-out
+    already had its notice, and people get at most one per opt-out."""
+    changed = {(c.channel, c.address) for c in changes if c.outcome is Outcome.CHANGED}
     for address in addresses:
+        if (address.channel, address.value) not in changed:
+            continue
         uow.outbox.add(
             OutboxItem(
                 tenant_id=address.tenant_id,

@@ -285,6 +285,14 @@ class TestUnsubscribe:
         )
         kinds = [o.kind for o in transactions.store.outbox]
         assert kinds == ["consent.changed", "consent.changed", "notice.unsubscribed"]
+        services.subscriptions.unsubscribe(
+            tenant_id=tenant_id,
+            target=AddressTarget(channel=EMAIL, address="a@example.com"),
+            topics=["news"],
+            provenance=API,
+            notify=True,
+        )
+        assert len(transactions.store.outbox) == 3
 
 
 class TestResubscribe:
