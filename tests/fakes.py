@@ -33,7 +33,7 @@ from optledger.domain.model import (
     Topic,
     UnsubscribeRequest,
 )
-from optledger.domain.ports import EventFilter
+from optledger.domain.ports import EventFilter, IdempotencyRecord
 
 T = TypeVar("T")
 
@@ -88,6 +88,7 @@ class MemoryStore:
     messages: dict[int, Message] = field(default_factory=dict)
     confirmations: dict[str, Confirmation] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
+    idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
 
     def next_id(self, kind: str) -> int:
         self.ids[kind] = self.ids.get(kind, 0) + 1
@@ -496,6 +497,27 @@ class MemoryOutboxRepository(_Repo):
         self.s.outbox.append(item)
 
 
+class MemoryIdempotencyRepository(_Repo):
+    def get(self, tenant_id: int, key: str) -> IdempotencyRecord | None:
+        return self.s.idempotency.get((tenant_id, key))
+
+    def put(self, record: IdempotencyRecord, *, replace_before: datetime) -> bool:
+        current = self.s.idempotency.get((record.tenant_id, record.key))
+        if current is not None and current.created_at >= replace_before:
+            return False
+        self.s.idempotency[(record.tenant_id, record.key)] = record
+        return True
+
+    def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        old = sorted(
+            (r for r in self.s.idempotency.values() if r.created_at < cutoff),
+            key=lambda r: r.created_at,
+        )[:limit]
+        for record in old:
+            del self.s.idempotency[(record.tenant_id, record.key)]
+        return len(old)
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
         self.tenants = MemoryTenantRepository(store)
@@ -510,6 +532,7 @@ class MemoryUnitOfWork:
         self.messages = MemoryMessageRepository(store)
         self.confirmations = MemoryConfirmationRepository(store)
         self.outbox = MemoryOutboxRepository(store)
+        self.idempotency = MemoryIdempotencyRepository(store)
 
 
 class MemoryTransactions:

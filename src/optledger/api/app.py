@@ -1,21 +1,31 @@
-"""The application factory and the endpoints every deployment needs: health and readiness."""
+"""The application factory, the endpoints every deployment needs (health and readiness)
+and the mounting of every HTTP door."""
 
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from optledger import __version__
+from optledger.api.rest import install_rest_api
 from optledger.services import Services
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+The native REST API of optledger. Authenticate with an API key:
+`Authorization: Bearer olk_…`; its scope (`check` < `write` < `admin`) decides what it
+may do, and it sees only its own tenant. Bodies are JSON of at most 1 MiB (suppression
+imports: CSV or NDJSON up to 100 MiB). Errors are `application/problem+json` (RFC 9457)
+with a stable `type`. Every `POST` accepts an `Idempotency-Key`.
+"""
 
 
 class Health(BaseModel):
@@ -47,9 +57,17 @@ def create_app(
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
 
-    app = FastAPI(title="optledger", version=__version__, debug=False, lifespan=lifespan)
+    app = FastAPI(
+        title="optledger",
+        version=__version__,
+        summary="Consent ledger: may we contact this address, on this channel, about this topic?",
+        description=_DESCRIPTION,
+        debug=False,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.services = services
-    app.add_exception_handler(Exception, _internal_error)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> Health:
@@ -68,6 +86,7 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
+    install_rest_api(app, services=services)
     return app
 
 
@@ -77,8 +96,3 @@ def _safely(check: Callable[[], bool]) -> bool:
     except Exception:
         _log.exception("readiness check failed")
         return False
-
-
-async def _internal_error(_request: Request, _exc: Exception) -> JSONResponse:
-    """A bare 500: the traceback goes to the server log, never to the client."""
-    return JSONResponse({"status": "error"}, status_code=500)

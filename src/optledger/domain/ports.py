@@ -41,6 +41,8 @@ __all__ = [
     "ContactRepository",
     "EventFilter",
     "EventRepository",
+    "IdempotencyRecord",
+    "IdempotencyRepository",
     "LinkKeyring",
     "MessageRepository",
     "OutboxRepository",
@@ -301,6 +303,7 @@ class UnitOfWork(Protocol):
     messages: MessageRepository
     confirmations: ConfirmationRepository
     outbox: OutboxRepository
+    idempotency: "IdempotencyRepository"
 
 
 class Transactions(Protocol):
@@ -314,3 +317,35 @@ class Transactions(Protocol):
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The response kept for one idempotency key of one tenant (see
+    `optledger.services.idempotency`)."""
+
+    tenant_id: int
+    key: str
+    fingerprint: str
+    """Hex SHA-256 of the request the response answered."""
+    status: int
+    content_type: str | None
+    body: bytes
+    created_at: datetime
+
+
+class IdempotencyRepository(Protocol):
+    def get(self, tenant_id: int, key: str) -> IdempotencyRecord | None:
+        """The record of (tenant, key), however old."""
+        ...
+
+    def put(self, record: IdempotencyRecord, *, replace_before: datetime) -> bool:
+        """Insert the record; an existing record of (tenant, key) is replaced only if it
+        was created before `replace_before` (it has expired). One atomic statement.
+        True if `record` was stored, False if a live record was kept instead."""
+        ...
+
+    def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete at most `limit` records created before `cutoff`, oldest first, of every
+        tenant; returns how many were deleted."""
+        ...

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from optledger.services.checks import CheckService
 from optledger.services.contacts import ContactService
 from optledger.services.context import ServiceContext
+from optledger.services.idempotency import IdempotencyService
 from optledger.services.messages import MessageService
 from optledger.services.requests import RequestService
 from optledger.services.subscriptions import SubscriptionService
@@ -30,6 +31,7 @@ class Services:
     messages: MessageService
     contacts: ContactService
     suppressions: SuppressionService
+    idempotency: IdempotencyService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> "Services":
@@ -42,4 +44,5 @@ class Services:
             messages=MessageService(ctx),
             contacts=ContactService(ctx),
             suppressions=SuppressionService(ctx),
+            idempotency=IdempotencyService(ctx),
         )

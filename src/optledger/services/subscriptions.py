@@ -124,14 +124,19 @@ class SubscriptionService:
         )
         return SubscribeResult(change=change, confirmation_token=token)
 
-    def confirm(self, *, token: str, provenance: Provenance) -> Change:
+    def confirm(
+        self, *, token: str, provenance: Provenance, tenant_id: int | None = None
+    ) -> Change:
         """Complete a double opt-in. A used token confirms again harmlessly (`repeated`);
-        an unknown or expired one is an InvalidLinkToken, whatever the reason."""
+        an unknown or expired one, or with `tenant_id` another tenant's, is an
+        InvalidLinkToken, whatever the reason."""
 
         def work(uow: UnitOfWork) -> Change:
             now = self._ctx.clock.now()
             confirmation = uow.confirmations.by_hash(self._ctx.hasher.secret_hash(token))
             if confirmation is None or confirmation.expires_at <= now:
+                raise InvalidLinkToken
+            if tenant_id is not None and confirmation.tenant_id != tenant_id:
                 raise InvalidLinkToken
             address = uow.addresses.get(confirmation.tenant_id, confirmation.address_id)
             topic = uow.topics.get(confirmation.tenant_id, confirmation.topic_id)

@@ -1,4 +1,4 @@
-"""Bulk import of suppressions from CSV, and their export.
+"""Bulk import of suppressions from CSV or NDJSON, and their export.
 
 The CSV has a header row. It names the address by an `email` column, a `phone` column
 (the sms channel), or a `channel` and an `address` column; optional columns are `topic`
@@ -6,12 +6,17 @@ The CSV has a header row. It names the address by an `email` column, a `phone` c
 `timestamp` (ISO 8601, when the person opted out; UTC if it has no offset). The
 delimiter may be a comma, a semicolon or a tab.
 
+NDJSON has no header: each non-blank line is one JSON object whose keys are the same
+names as the CSV columns (`email`, `phone`, or `channel` and `address`; `topic`,
+`reason`, `timestamp`), each a string or null. Other keys are refused.
+
 An import is all or nothing: every row is validated first, and with any bad row nothing
 is written unless `skip_invalid` is set, in which case the good rows are imported and
 the bad ones reported.
 """
 
 import csv
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,7 +104,38 @@ class SuppressionService:
         Raises InvalidInput naming every bad row (`line N: column`) when any row is bad
         and `skip_invalid` is false; then nothing is written.
         """
+        return self._import(
+            tenant_id=tenant_id,
+            read=lambda address_key: _read(lines, address_key=address_key),
+            skip_invalid=skip_invalid,
+            provenance=provenance,
+        )
 
+    def import_ndjson(
+        self,
+        *,
+        tenant_id: int,
+        lines: Iterable[str],
+        skip_invalid: bool,
+        provenance: Provenance,
+    ) -> ImportReport:
+        """Import suppressions from NDJSON, one object a line; the rules are the CSV's
+        (see the module docstring), and a bad line is reported as `line N: key`."""
+        return self._import(
+            tenant_id=tenant_id,
+            read=lambda address_key: _read_ndjson(lines, address_key=address_key),
+            skip_invalid=skip_invalid,
+            provenance=provenance,
+        )
+
+    def _import(
+        self,
+        *,
+        tenant_id: int,
+        read: "Callable[[AddressKeyMaker], Iterator[_Row | RowError]]",
+        skip_invalid: bool,
+        provenance: Provenance,
+    ) -> ImportReport:
         tenant = self._ctx.tenant(tenant_id)
         topics = {
             t.key: t
@@ -112,7 +148,7 @@ class SuppressionService:
         rows: list[_Row] = []
         errors: list[RowError] = []
         count = 0
-        for parsed in _read(lines, address_key=address_key):
+        for parsed in read(address_key):
             count += 1
             if isinstance(parsed, RowError):
                 errors.append(parsed)
@@ -221,6 +257,40 @@ def _read(lines: Iterable[str], *, address_key: AddressKeyMaker) -> Iterator[_Ro
             continue
         row = dict(zip(columns, values, strict=True))
         yield _parse_row(row, line=line_number, address_key=address_key)
+
+
+_NDJSON_KEYS = frozenset({"email", "phone", "channel", "address", "topic", "reason", "timestamp"})
+
+
+def _read_ndjson(
+    lines: Iterable[str], *, address_key: AddressKeyMaker
+) -> Iterator[_Row | RowError]:
+    for line_number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        yield _parse_object(line, line=line_number, address_key=address_key)
+
+
+def _parse_object(text: str, *, line: int, address_key: AddressKeyMaker) -> _Row | RowError:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return RowError(line, "row", "is not valid JSON")
+    if not isinstance(value, dict):
+        return RowError(line, "row", "is not a JSON object")
+    row: dict[str, str] = {}
+    for key, item in value.items():
+        if key not in _NDJSON_KEYS:
+            return RowError(line, str(key), "is not a known field")
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            return RowError(line, key, "must be a string or null")
+        row[key] = item
+    has_address = "email" in row or "phone" in row or {"channel", "address"} <= set(row)
+    if not has_address:
+        return RowError(line, "row", "needs 'email' or 'phone', or 'channel' and 'address'")
+    return _parse_row(row, line=line, address_key=address_key)
 
 
 def _check_header(columns: list[str]) -> None:

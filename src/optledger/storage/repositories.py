@@ -76,6 +76,7 @@ from optledger.storage.tables import (
     confirmations,
     consent_events,
     contacts,
+    idempotency_keys,
     messages,
     outbox,
     subscriptions,
@@ -92,6 +93,7 @@ __all__ = [
     "SqlConfirmationRepository",
     "SqlContactRepository",
     "SqlEventRepository",
+    "SqlIdempotencyRepository",
     "SqlMessageRepository",
     "SqlOutboxRepository",
     "SqlRequestRepository",
@@ -255,6 +257,22 @@ def _upsert_subscription(dialect: str) -> Executable:
         index_elements=[subscriptions.c.address_id, subscriptions.c.topic_id],
         set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
     )
+
+
+@cache
+def _upsert_idempotency(dialect: str) -> Executable:
+    """Insert a record, or replace the one of (tenant, key) only if it is older than
+    `:replace_before`; RETURNING a row only when this record was written."""
+    statement = _dialect_insert(dialect)(idempotency_keys)
+    columns = idempotency_keys.c
+    return statement.on_conflict_do_update(
+        index_elements=[columns.tenant_id, columns.key],
+        set_={
+            name: statement.excluded[name]
+            for name in ("fingerprint", "status", "content_type", "body", "created_at")
+        },
+        where=columns.created_at < bindparam("replace_before", type_=columns.created_at.type),
+    ).returning(columns.tenant_id)
 
 
 def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
@@ -454,6 +472,18 @@ def _confirmation_from_row(row: Record) -> Confirmation:
         created_at=_from_db(row.created_at),
         expires_at=_from_db(row.expires_at),
         confirmed_at=_from_db_or_none(row.confirmed_at),
+    )
+
+
+def _idempotency_record_from_row(row: Record) -> ports.IdempotencyRecord:
+    return ports.IdempotencyRecord(
+        tenant_id=row.tenant_id,
+        key=row.key,
+        fingerprint=row.fingerprint,
+        status=row.status,
+        content_type=row.content_type,
+        body=bytes(row.body),
+        created_at=_from_db(row.created_at),
     )
 
 
@@ -1164,6 +1194,50 @@ class SqlOutboxRepository:
         )
 
 
+class SqlIdempotencyRepository:
+    """Responses kept for idempotency keys; the write is one upsert on the cursor."""
+
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
+        self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
+
+    def get(self, tenant_id: int, key: str) -> ports.IdempotencyRecord | None:
+        statement = _select(idempotency_keys, ("tenant_id", "key"))
+        row = self._executor.first(statement, {"tenant_id": tenant_id, "key": key})
+        return None if row is None else _idempotency_record_from_row(row)
+
+    def put(self, record: ports.IdempotencyRecord, *, replace_before: datetime) -> bool:
+        """Insert the record, replacing an expired one (created before `replace_before`);
+        False, and the live record kept, if (tenant, key) has one."""
+        values = {
+            "tenant_id": record.tenant_id,
+            "key": record.key,
+            "fingerprint": record.fingerprint,
+            "status": record.status,
+            "content_type": record.content_type,
+            "body": record.body,
+            "created_at": _to_db(record.created_at),
+            "replace_before": _to_db(replace_before),
+        }
+        statement = _upsert_idempotency(self._executor.dialect_name)
+        return self._executor.first(statement, values) is not None
+
+    def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete at most `limit` records created before `cutoff`, oldest first."""
+        columns = idempotency_keys.c
+        oldest = (
+            select(columns.tenant_id, columns.key)
+            .where(columns.created_at < _to_db(cutoff))
+            .order_by(columns.created_at)
+            .limit(limit)
+        )
+        statement = delete(idempotency_keys).where(
+            tuple_(columns.tenant_id, columns.key).in_(oldest)
+        )
+        deleted: int = self._connection.execute(statement).rowcount
+        return deleted
+
+
 class SqlUnitOfWork:
     """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`).
 
@@ -1188,3 +1262,4 @@ class SqlUnitOfWork:
             connection, run
         )
         self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection, run)
+        self.idempotency: ports.IdempotencyRepository = SqlIdempotencyRepository(connection, run)

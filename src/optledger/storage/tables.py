@@ -16,7 +16,8 @@ An address's value can be 4,096 characters, more than a PostgreSQL B-tree entry 
 SHA-256 of the value, kept in the same row and deleted with it.
 
 Personal data lives in `addresses.value`, `contacts.external_id` and the provenance
-columns of `consent_events`; erasure deletes or clears exactly those.
+columns of `consent_events`; erasure deletes or clears exactly those. `idempotency_keys`
+keeps REST responses for 24 hours (they may echo an address); the purge removes them.
 """
 
 from datetime import datetime
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Interval,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -47,6 +49,7 @@ __all__ = [
     "confirmations",
     "consent_events",
     "contacts",
+    "idempotency_keys",
     "messages",
     "metadata",
     "outbox",
@@ -312,3 +315,19 @@ outbox = Table(
     Column("done_at", DateTime(), nullable=True),
     Index(None, "done_at", "run_at"),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _tenant_id(),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", HASH, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("content_type", String(255), nullable=True),
+    Column("body", LargeBinary(), nullable=False),
+    _created_at(),
+    PrimaryKeyConstraint("tenant_id", "key"),
+    Index(None, "created_at"),
+)
+"""The first response to each `Idempotency-Key` of a tenant, kept 24 hours (see
+`optledger.services.idempotency`)."""

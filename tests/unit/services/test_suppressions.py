@@ -95,3 +95,57 @@ def test_export_pages_with_a_cursor(services, tenant_id):
     assert (len(first.rows), len(second.rows), second.next_cursor) == (3, 2, None)
     exported = {r.address for r in first.rows + second.rows}
     assert exported == {f"user{i}@example.com" for i in range(5)}
+
+
+def run_ndjson(services, tenant_id, text, *, skip_invalid=False):
+    return services.suppressions.import_ndjson(
+        tenant_id=tenant_id,
+        lines=text.splitlines(keepends=True),
+        skip_invalid=skip_invalid,
+        provenance=IMPORT,
+    )
+
+
+def test_ndjson_imports_the_same_fields_as_csv(services, tenant_id):
+    text = (
+        '{"email": "Ann@Example.com", "reason": "bounced", "timestamp": "2024-03-01T10:00:00"}\n'
+        "\n"
+        '{"phone": "(415) 555-0100", "topic": null}\n'
+        '{"channel": "email", "address": "bob@example.com", "topic": "digest"}\n'
+    )
+    assert run_ndjson(services, tenant_id, text) == ImportReport(
+        rows=3, changed=3, repeated=0, errors=()
+    )
+    page = services.suppressions.export_page(tenant_id=tenant_id)
+    assert sorted((r.channel, r.address, r.reason) for r in page.rows) == [
+        (Channel.EMAIL, "ann@example.com", "bounced"),
+        (Channel.SMS, "+14155550100", "imported"),
+    ]
+
+
+def test_bad_ndjson_lines_are_reported_or_skipped(services, tenant_id):
+    text = (
+        '{"email": "good@example.com"}\n'
+        "nope\n"
+        "[]\n"
+        '{"email": 1}\n'
+        '{"fax": "1"}\n'
+        '{"reason": "x"}\n'
+        '{"email": "x@example.com", "topic": "nope"}\n'
+    )
+    expected = (
+        RowError(2, "row", "is not valid JSON"),
+        RowError(3, "row", "is not a JSON object"),
+        RowError(4, "email", "must be a string or null"),
+        RowError(5, "fax", "is not a known field"),
+        RowError(6, "row", "needs 'email' or 'phone', or 'channel' and 'address'"),
+        RowError(7, "topic", "there is no topic 'nope'"),
+    )
+    with pytest.raises(InvalidInput) as caught:
+        run_ndjson(services, tenant_id, text)
+    assert caught.value.errors == tuple(
+        FieldError(f"line {e.line}: {e.field}", e.reason) for e in expected
+    )
+    assert services.suppressions.export_page(tenant_id=tenant_id).rows == ()
+    report = run_ndjson(services, tenant_id, text, skip_invalid=True)
+    assert report == ImportReport(rows=7, changed=1, repeated=0, errors=expected)

@@ -1,0 +1,61 @@
+"""The native REST API, v1: the `/v1` router and what the application needs for it.
+
+`docs/api.md` is the design this follows: API keys as bearer tokens, JSON bodies of at
+most 1 MiB, RFC 9457 problem+json errors, cursor pagination.
+"""
+
+from typing import Any, Final
+
+from fastapi import APIRouter, FastAPI
+
+from optledger.api.rest import (
+    checks,
+    contacts,
+    keys,
+    messages,
+    requests,
+    subscriptions,
+    suppressions,
+    topics,
+)
+from optledger.api.rest.errors import install_error_handlers
+from optledger.api.rest.idempotency import IdempotencyMiddleware
+from optledger.api.rest.limits import BodyLimits
+from optledger.api.rest.schemas import problem_schemas
+from optledger.services import Services
+
+__all__ = ["MAX_JSON_BYTES", "install_rest_api"]
+
+MAX_JSON_BYTES: Final = 1024 * 1024
+
+
+def _router() -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    for module in (topics, keys, subscriptions, requests, checks, messages, contacts, suppressions):
+        router.include_router(module.router)
+    return router
+
+
+def install_rest_api(app: FastAPI, *, services: Services) -> None:
+    """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
+    schema in the OpenAPI document.
+
+    Middleware order, outermost first: the body limits refuse oversize bodies before
+    anything buffers them; then idempotency replays or records whole responses.
+    """
+    install_error_handlers(app)
+    app.include_router(_router())
+    app.add_middleware(IdempotencyMiddleware, services=services)
+    app.add_middleware(
+        BodyLimits,
+        default=MAX_JSON_BYTES,
+        by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
+    )
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way

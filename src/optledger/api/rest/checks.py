@@ -1,0 +1,47 @@
+"""`/v1/checks`: may we send to this address (or these addresses) about this topic?"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from optledger.api.rest.auth import Checker
+from optledger.api.rest.common import idempotency_key, require_json, services
+from optledger.api.rest.errors import problem_responses
+from optledger.api.rest.schemas import CheckBatchIn, CheckBatchOut, CheckOut, RawAddress, TopicKey
+from optledger.domain.channels import Channel
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["checks"])
+
+
+@router.get("/checks", responses=problem_responses(401, 403, 422))
+def check_one(
+    request: Request,
+    principal: Checker,
+    topic: Annotated[TopicKey, Query()],
+    channel: Annotated[Channel, Query()],
+    address: Annotated[RawAddress, Query()],
+) -> CheckOut:
+    """The decision for one address. An invalid address or an unknown topic is a
+    decision (`invalid_address`, `unknown_topic`), not an error."""
+    (result,) = services(request).checks.check(
+        tenant_id=principal.tenant_id, topic=topic, channel=channel, addresses=[address]
+    )
+    return CheckOut.of(result)
+
+
+@router.post(
+    "/checks",
+    dependencies=[Depends(require_json), Depends(idempotency_key)],
+    responses=problem_responses(400, 401, 403, 413, 415, 422),
+)
+def check_many(request: Request, principal: Checker, body: CheckBatchIn) -> CheckBatchOut:
+    """The decision for each of up to 10,000 addresses, in order."""
+    results = services(request).checks.check(
+        tenant_id=principal.tenant_id,
+        topic=body.topic,
+        channel=body.channel,
+        addresses=body.addresses,
+    )
+    return CheckBatchOut(results=[CheckOut.of(r) for r in results])

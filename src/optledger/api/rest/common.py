@@ -1,0 +1,137 @@
+"""What every REST route needs: the services, the door's part of provenance, cursors and
+the check that a body is JSON."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated, Final, cast
+
+from fastapi import Depends, Header, Query, Request
+
+from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem
+from optledger.api.rest.schemas import ProvenanceIn
+from optledger.domain.errors import InvalidInput
+from optledger.domain.model import Provenance
+from optledger.services import Services
+
+__all__ = [
+    "MAX_PAGE",
+    "After",
+    "Door",
+    "DoorInfo",
+    "Limit",
+    "decode_cursor",
+    "decode_id_cursor",
+    "encode_cursor",
+    "idempotency_key",
+    "require_json",
+    "services",
+]
+
+MAX_PAGE: Final = 1_000
+_MAX_USER_AGENT: Final = 500
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="The most items in one page.")]
+After = Annotated[
+    str | None,
+    Query(max_length=500, description="The `next_cursor` of the previous page."),
+]
+
+
+def services(request: Request) -> Services:
+    return cast(Services, request.app.state.services)
+
+
+def idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="1-255 visible ASCII characters, sent once; a retry with the same "
+            "key and the same request within 24 hours replays the first response.",
+        ),
+    ] = None,
+) -> str | None:
+    """Declares the header in the OpenAPI document. `IdempotencyMiddleware` validates it
+    (400 `/problems/invalid-idempotency-key`) and does the replaying, after the API key is
+    known: an unauthenticated request gets its 401 whatever the header says."""
+    return idempotency_key
+
+
+@dataclass(frozen=True, slots=True)
+class DoorInfo:
+    """What the door knows of a request, for its provenance."""
+
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    idempotency_key: str | None
+
+    def provenance(self, body: ProvenanceIn | None) -> Provenance:
+        fields = body or ProvenanceIn()
+        return Provenance(
+            via="api",
+            actor=fields.actor,
+            device=fields.device,
+            entrypoint=fields.entrypoint,
+            tags=tuple(fields.tags),
+            context=dict(fields.context),
+            locale=fields.locale,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+def door_info(
+    request: Request,
+    x_request_id: Annotated[
+        str | None, Header(max_length=200, description="Recorded on the consent events.")
+    ] = None,
+) -> DoorInfo:
+    user_agent = request.headers.get("user-agent")
+    return DoorInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=user_agent[:_MAX_USER_AGENT] if user_agent else None,
+        request_id=x_request_id,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+
+
+Door = Annotated[DoorInfo, Depends(door_info)]
+
+
+async def require_json(request: Request) -> None:
+    """Refuse a body that is not `application/json` (or `+json`) with 415."""
+    if not await request.body():
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be application/json.")
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The value inside a cursor made by `encode_cursor`; InvalidInput (`after`) if not."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput.of("after", "is not a cursor from this list") from None
+    if not value:
+        raise InvalidInput.of("after", "is not a cursor from this list")
+    return value
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The id inside a cursor made by `encode_cursor(str(id))`; InvalidInput if not."""
+    value = decode_cursor(cursor)
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise InvalidInput.of("after", "is not a cursor from this list")
+    return int(value)

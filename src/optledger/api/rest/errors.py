@@ -1,0 +1,232 @@
+"""The REST door's one translation of errors into RFC 9457 `application/problem+json`.
+
+| error                                         | status | type                                 |
+|-----------------------------------------------|--------|--------------------------------------|
+| InvalidInput, request validation              | 422    | /problems/invalid-input (+ `errors`) |
+| InvalidLinkToken (a confirmation token)       | 422    | /problems/invalid-input (`token`)    |
+| a body that is not JSON                       | 400    | /problems/malformed-json             |
+| AuthenticationFailed, no or a bad API key     | 401    | /problems/unauthenticated            |
+| Forbidden, a key whose scope is too low       | 403    | /problems/forbidden                  |
+| NotFound, an unknown path                     | 404    | /problems/not-found                  |
+| Conflict                                      | 409    | /problems/conflict                   |
+| a body over the size limit                    | 413    | /problems/too-large                  |
+| a body of another media type                  | 415    | /problems/unsupported-media-type     |
+| any other HTTP error (405 …)                  | its own| about:blank                          |
+| anything else                                 | 500    | /problems/internal, no detail        |
+
+Details never carry personal data or secrets: the domain's messages name the field and
+the rule, and validation errors are reported without the offending value.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from optledger.api.rest.schemas import FieldProblem, Problem
+from optledger.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    InvalidLinkToken,
+    NotFound,
+    OptledgerError,
+)
+
+__all__ = [
+    "CONFLICT",
+    "FORBIDDEN",
+    "IDEMPOTENCY_KEY_IN_USE",
+    "IDEMPOTENCY_KEY_REUSED",
+    "INTERNAL",
+    "INVALID_IDEMPOTENCY_KEY",
+    "INVALID_INPUT",
+    "MALFORMED_JSON",
+    "NOT_FOUND",
+    "PROBLEM_MEDIA_TYPE",
+    "TOO_LARGE",
+    "UNAUTHENTICATED",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "HttpProblem",
+    "Kind",
+    "install_error_handlers",
+    "problem_response",
+    "problem_responses",
+]
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+_LOCATIONS: Final = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of problem: its stable type URI, its title and its status."""
+
+    type: str
+    title: str
+    status: int
+
+
+INVALID_INPUT: Final = Kind("/problems/invalid-input", "Invalid input", 422)
+MALFORMED_JSON: Final = Kind("/problems/malformed-json", "Malformed JSON", 400)
+UNAUTHENTICATED: Final = Kind("/problems/unauthenticated", "Unauthenticated", 401)
+FORBIDDEN: Final = Kind("/problems/forbidden", "Forbidden", 403)
+NOT_FOUND: Final = Kind("/problems/not-found", "Not found", 404)
+CONFLICT: Final = Kind("/problems/conflict", "Conflict", 409)
+TOO_LARGE: Final = Kind("/problems/too-large", "Content too large", 413)
+UNSUPPORTED_MEDIA_TYPE: Final = Kind(
+    "/problems/unsupported-media-type", "Unsupported media type", 415
+)
+INTERNAL: Final = Kind("/problems/internal", "Internal error", 500)
+INVALID_IDEMPOTENCY_KEY: Final = Kind(
+    "/problems/invalid-idempotency-key", "Invalid Idempotency-Key", 400
+)
+IDEMPOTENCY_KEY_REUSED: Final = Kind(
+    "/problems/idempotency-key-reused", "Idempotency key reused", 422
+)
+IDEMPOTENCY_KEY_IN_USE: Final = Kind(
+    "/problems/idempotency-key-in-use", "Idempotency key in use", 409
+)
+
+_BY_ERROR: Final[tuple[tuple[type[OptledgerError], Kind], ...]] = (
+    (InvalidInput, INVALID_INPUT),
+    (InvalidLinkToken, INVALID_INPUT),
+    (AuthenticationFailed, UNAUTHENTICATED),
+    (Forbidden, FORBIDDEN),
+    (NotFound, NOT_FOUND),
+    (Conflict, CONFLICT),
+)
+_BY_STATUS: Final = {k.status: k for k in (NOT_FOUND, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)}
+
+_DESCRIPTIONS: Final = {
+    400: "The body is not valid JSON (`/problems/malformed-json`), or the Idempotency-Key "
+    "header is not 1 to 255 visible ASCII characters sent once "
+    "(`/problems/invalid-idempotency-key`).",
+    401: "No API key, or an unknown or revoked one (`/problems/unauthenticated`).",
+    403: "The API key's scope does not allow this (`/problems/forbidden`).",
+    404: "Not found in this tenant (`/problems/not-found`).",
+    409: "Conflicts with the current state (`/problems/conflict`), or the Idempotency-Key "
+    "is in use by a request still running (`/problems/idempotency-key-in-use`).",
+    413: "The body is too large (`/problems/too-large`).",
+    415: "The body's media type is not accepted (`/problems/unsupported-media-type`).",
+    422: "The input is invalid (`/problems/invalid-input`), or the Idempotency-Key was "
+    "used for another request (`/problems/idempotency-key-reused`).",
+    500: "An unexpected error (`/problems/internal`).",
+}
+
+
+class HttpProblem(Exception):
+    """A problem the door itself finds (a missing key, a wrong media type)."""
+
+    def __init__(
+        self, kind: Kind, detail: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def problem_response(
+    kind: Kind,
+    *,
+    detail: str | None,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> JSONResponse:
+    problem = Problem(
+        type=kind.type,
+        title=title or kind.title,
+        status=kind.status,
+        detail=detail,
+        errors=[FieldProblem(field=e.field, reason=e.reason) for e in errors] or None,
+    )
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=kind.status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entries of a route for these statuses, plus 500."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in (*statuses, 500)
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of the application a problem+json response."""
+    app.add_exception_handler(OptledgerError, _domain_error)
+    app.add_exception_handler(HttpProblem, _http_problem)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OptledgerError)
+    kind = next((k for error, k in _BY_ERROR if isinstance(exc, error)), None)
+    if kind is None:
+        return await _internal_error(_request, exc)
+    if isinstance(exc, InvalidInput):
+        return problem_response(kind, detail="The input is invalid.", errors=exc.errors)
+    if isinstance(exc, InvalidLinkToken):
+        return problem_response(
+            kind, detail="The input is invalid.", errors=[FieldError("token", exc.message)]
+        )
+    headers = {"WWW-Authenticate": "Bearer"} if kind is UNAUTHENTICATED else None
+    return problem_response(kind, detail=exc.message, headers=headers)
+
+
+async def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HttpProblem)
+    return problem_response(exc.kind, detail=exc.detail, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return problem_response(MALFORMED_JSON, detail="The body is not valid JSON.")
+    errors = [FieldError(_field(p.get("loc", ())), str(p.get("msg", ""))) for p in problems]
+    return problem_response(INVALID_INPUT, detail="The input is invalid.", errors=errors)
+
+
+def _field(loc: Sequence[object]) -> str:
+    """`("body", "messages", 2, "address")` as `messages[2].address`, the domain's spelling."""
+    parts = list(loc)
+    if parts and parts[0] in _LOCATIONS:
+        location = str(parts.pop(0))
+        if not parts:
+            return location
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
+async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    known = _BY_STATUS.get(exc.status_code)
+    phrase = HTTPStatus(exc.status_code).phrase
+    kind = known or Kind("about:blank", phrase, exc.status_code)
+    return problem_response(kind, detail=exc.detail or phrase, headers=exc.headers)
+
+
+async def _internal_error(_request: Request, _exc: Exception) -> JSONResponse:
+    """A bare 500: the traceback goes to the server log, never to the client."""
+    return problem_response(INTERNAL, detail=None)

@@ -1,0 +1,388 @@
+"""`Idempotency-Key` on every `POST` under `/v1`: a pure ASGI middleware.
+
+The contract is in docs/api.md ("Idempotency"); the keeping of responses, their expiry
+and the trade-offs are in `optledger.services.idempotency`. This module is the REST
+door's part: it reads the request, decides, and replays or records the response.
+
+What it touches: only `POST` requests whose path is under `/v1` and that carry an
+`Idempotency-Key` header. Everything else (other methods, other paths, requests without
+the header, streamed uploads and downloads, websockets, lifespan) goes to the
+application untouched, so streaming responses of ordinary requests stay streamed.
+
+For a request it touches:
+
+1. Authenticate. The key is scoped to the tenant of the bearer API key, so the
+   middleware asks `services.tenants.authenticate` itself (in the thread pool: services
+   are synchronous). No valid API key: the request passes through untouched and the
+   route answers `401` as it would without the header.
+2. Check the header: exactly one, 1 to 255 visible ASCII characters. Otherwise `400`
+   problem `/problems/invalid-idempotency-key` naming the header.
+3. Read the body, at most `MAX_BODY` (1 MiB, the API's JSON limit). A larger body (by
+   `Content-Length` or as it arrives) passes through, with what was read fed back, and
+   the route answers `413`. The fingerprint is the SHA-256 of method, raw path, query
+   string and body.
+4. Look the key up. A kept response with the same fingerprint is replayed: its status,
+   `Content-Type` and body byte for byte, plus `Idempotency-Replayed: true`; the route
+   does not run, so nothing is written again. A kept response with another fingerprint:
+   `422` problem `/problems/idempotency-key-reused`.
+5. Claim the key in this process (`IdempotencyService.claim`); if a request with it is
+   still running: `409` problem `/problems/idempotency-key-in-use`. Having claimed it,
+   look it up once more (the first request may have finished between 4 and 5).
+6. Run the application with the buffered body fed back, and capture its response
+   (status, headers, body) instead of sending it. Below 500 it is stored, then sent; a
+   5xx is sent and not stored, so a retry runs again. An exception from the application
+   propagates (the server's error handler answers `500`) and nothing is stored. The key
+   is released in every case.
+
+The response is stored before it is sent, so a client that has heard an answer can rely
+on a retry being replayed. Should storing fail, the request's own write has happened
+anyway; the response is still sent (a retry would run the use case again, which for
+consent changes records a `repeated` event) and the failure is logged.
+"""
+
+import json
+import logging
+from collections import deque
+from typing import Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from optledger.api.rest.errors import (
+    IDEMPOTENCY_KEY_IN_USE,
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_IDEMPOTENCY_KEY,
+    PROBLEM_MEDIA_TYPE,
+    Kind,
+)
+from optledger.domain.errors import AuthenticationFailed
+from optledger.services import Services
+from optledger.services.idempotency import StoredResponse, fingerprint, is_valid_key
+
+__all__ = ["HEADER", "MAX_BODY", "REPLAYED_HEADER", "IdempotencyMiddleware"]
+
+HEADER: Final = "Idempotency-Key"
+REPLAYED_HEADER: Final = "Idempotency-Replayed"
+MAX_BODY: Final = 1024 * 1024
+"""Bodies up to this size are fingerprinted; larger ones are the route's to refuse (413)."""
+
+
+_HEADER_NAME: Final = HEADER.lower().encode("latin-1")
+_REPLAYED: Final = (REPLAYED_HEADER.lower().encode("latin-1"), b"true")
+_BUFFERED_EXTENSIONS: Final = frozenset({"http.response.pathsend", "http.response.zerocopy"})
+"""Response extensions the capture cannot buffer; hidden from the wrapped application."""
+
+_log = logging.getLogger(__name__)
+
+
+class IdempotencyMiddleware:
+    """Replays the first response to a repeated `Idempotency-Key` (see the module doc).
+
+    Add it with `app.add_middleware(IdempotencyMiddleware, services=services)`.
+    """
+
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+        self.app = app
+        self._services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _applies(scope):
+            await self.app(scope, receive, send)
+            return
+        keys: list[bytes] = [value for name, value in scope["headers"] if name == _HEADER_NAME]
+        if not keys:
+            await self.app(scope, receive, send)
+            return
+        tenant_id = await self._tenant_of(scope)
+        if tenant_id is None:
+            await self.app(scope, receive, send)
+            return
+        key = _valid_key(keys)
+        if key is None:
+            await _send_problem(
+                send,
+                kind=INVALID_IDEMPOTENCY_KEY,
+                detail=f"{HEADER}: must be sent once, as 1 to 255 visible ASCII characters",
+                errors=[{"field": HEADER, "reason": "must be 1 to 255 visible ASCII characters"}],
+            )
+            return
+        if _declared_length(scope) > MAX_BODY:
+            await self.app(scope, receive, send)
+            return
+        body, received = await _read_body(receive)
+        if body is None:
+            if received is not None:  # too large: the route refuses it
+                await self.app(scope, _replaying(received, receive), send)
+            return  # else the client disconnected before sending its body
+        request_fingerprint = fingerprint(
+            method=scope["method"],
+            path=scope.get("raw_path") or scope["path"].encode("utf-8"),
+            query=scope.get("query_string", b""),
+            body=body,
+        )
+        await self._handle(
+            scope,
+            receive,
+            send,
+            tenant_id=tenant_id,
+            key=key,
+            request=request_fingerprint,
+            body=body,
+        )
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        tenant_id: int,
+        key: str,
+        request: str,
+        body: bytes,
+    ) -> None:
+        idempotency = self._services.idempotency
+        stored = await run_in_threadpool(idempotency.find, tenant_id=tenant_id, key=key)
+        if stored is not None:
+            await _answer_from(stored, request, send)
+            return
+        if not idempotency.claim(tenant_id=tenant_id, key=key):
+            await _send_in_use(send)
+            return
+        try:
+            stored = await run_in_threadpool(idempotency.find, tenant_id=tenant_id, key=key)
+            if stored is not None:
+                await _answer_from(stored, request, send)
+                return
+            response = await _capture(self.app, scope, body, receive)
+            if response.status < 500 and response.complete:
+                kept = await self._store(response, tenant_id=tenant_id, key=key, request=request)
+                if kept is not None and kept.fingerprint == request and not response.is_(kept):
+                    # Another process stored this key's first response while this one ran.
+                    await _replay(kept, send)
+                    return
+            await response.send_to(send)
+        finally:
+            idempotency.release(tenant_id=tenant_id, key=key)
+
+    async def _tenant_of(self, scope: Scope) -> int | None:
+        """The tenant of the request's bearer API key; None if it has no valid one."""
+        secret = _bearer(scope)
+        if secret is None:
+            return None
+        try:
+            principal = await run_in_threadpool(self._services.tenants.authenticate, secret=secret)
+        except AuthenticationFailed:
+            return None
+        return principal.tenant_id
+
+    async def _store(
+        self, response: "_Captured", *, tenant_id: int, key: str, request: str
+    ) -> StoredResponse | None:
+        try:
+            return await run_in_threadpool(
+                self._services.idempotency.store,
+                tenant_id=tenant_id,
+                key=key,
+                fingerprint=request,
+                status=response.status,
+                content_type=response.content_type,
+                body=response.body,
+            )
+        except Exception:
+            _log.exception("the response to an idempotent request could not be stored")
+            return None
+
+
+def _applies(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    path: str = scope["path"]
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def _valid_key(values: list[bytes]) -> str | None:
+    if len(values) != 1:
+        return None
+    key = values[0].decode("latin-1")
+    return key if is_valid_key(key) else None
+
+
+def _bearer(scope: Scope) -> str | None:
+    values: list[bytes] = [value for name, value in scope["headers"] if name == b"authorization"]
+    if len(values) != 1:
+        return None
+    scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _declared_length(scope: Scope) -> int:
+    """The request's `Content-Length`, or 0 if it has none (or an unreadable one)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message] | None]:
+    """The whole body if it is at most `MAX_BODY`: (body, None). Too large: (None, the
+    messages read so far, to be fed back). The client disconnected: (None, None)."""
+    chunks: list[bytes] = []
+    size = 0
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, None
+        messages.append(message)
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None, messages
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that returns `messages` first, then whatever `receive` returns."""
+    pending = deque(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.popleft()
+        return await receive()
+
+    return replay
+
+
+class _Captured:
+    """The response an application sent, held back."""
+
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    @property
+    def status(self) -> int:
+        assert self.start is not None
+        status: int = self.start["status"]
+        return status
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    @property
+    def content_type(self) -> str | None:
+        assert self.start is not None
+        for name, value in self.start.get("headers", ()):
+            if bytes(name).lower() == b"content-type":
+                return bytes(value).decode("latin-1")
+        return None
+
+    def is_(self, stored: StoredResponse) -> bool:
+        """Whether `stored` is this very response (status, content type and body)."""
+        return (stored.status, stored.content_type, stored.body) == (
+            self.status,
+            self.content_type,
+            self.body,
+        )
+
+    async def send_to(self, send: Send) -> None:
+        assert self.start is not None
+        await send(self.start)
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+async def _capture(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) -> _Captured:
+    """Run `app` on the buffered body and hold its response back."""
+    captured = _Captured()
+    extensions = scope.get("extensions") or {}
+    if _BUFFERED_EXTENSIONS & extensions.keys():
+        scope = {
+            **scope,
+            "extensions": {k: v for k, v in extensions.items() if k not in _BUFFERED_EXTENSIONS},
+        }
+    request = _replaying([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+    async def hold(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            captured.start = message
+        elif message["type"] == "http.response.body" and not captured.complete:
+            captured.chunks.append(bytes(message.get("body", b"")))
+            captured.complete = not message.get("more_body", False)
+
+    await app(scope, request, hold)
+    if captured.start is None:
+        raise RuntimeError("the application returned without starting a response")
+    return captured
+
+
+async def _answer_from(stored: StoredResponse, request: str, send: Send) -> None:
+    if stored.fingerprint == request:
+        await _replay(stored, send)
+        return
+    await _send_problem(
+        send,
+        kind=IDEMPOTENCY_KEY_REUSED,
+        detail=(
+            f"this {HEADER} was used within the last 24 hours for a different request "
+            "(method, path, query or body); use a new key for a new request"
+        ),
+    )
+
+
+async def _replay(stored: StoredResponse, send: Send) -> None:
+    headers = [(b"content-length", str(len(stored.body)).encode("latin-1"))]
+    if stored.content_type is not None:
+        headers.append((b"content-type", stored.content_type.encode("latin-1")))
+    headers.append(_REPLAYED)
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body, "more_body": False})
+
+
+async def _send_in_use(send: Send) -> None:
+    await _send_problem(
+        send,
+        kind=IDEMPOTENCY_KEY_IN_USE,
+        detail=(
+            f"a request with this {HEADER} is still being processed; "
+            "retry once it has completed to get its response"
+        ),
+        extra_headers=[(b"retry-after", b"1")],
+    )
+
+
+async def _send_problem(
+    send: Send,
+    *,
+    kind: Kind,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An RFC 9457 problem: `{"type", "title", "status", "detail"}` (+ `errors`)."""
+    problem: dict[str, object] = {
+        "type": kind.type,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+    }
+    if errors is not None:
+        problem["errors"] = errors
+    body = json.dumps(problem, separators=(",", ":")).encode("utf-8")
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")),
+        (b"content-length", str(len(body)).encode("latin-1")),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": kind.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,66 @@
+"""The cap on request bodies: 1 MiB of JSON, 100 MiB for a suppression import.
+
+A body whose declared `Content-Length` is over the cap is refused before it is read; a
+body without one (chunked) is counted as it is received, and reading stops with `413`
+as soon as it passes the cap, so no more than the cap is ever buffered or consumed.
+"""
+
+from collections.abc import Mapping
+from typing import Final
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from optledger.api.rest.errors import TOO_LARGE, problem_response
+
+__all__ = ["BodyLimits", "BodyTooLarge"]
+
+_PREFIX: Final = "/v1/"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once the body passes its cap; the app answers `413`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"The body must be at most {limit} bytes.")
+
+
+class BodyLimits:
+    """ASGI middleware capping the bodies of `/v1/…` requests: `default` bytes, or the
+    cap `by_path` names for a path."""
+
+    def __init__(self, app: ASGIApp, *, default: int, by_path: Mapping[str, int]) -> None:
+        self._app = app
+        self._default = default
+        self._by_path = dict(by_path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(_PREFIX):
+            await self._app(scope, receive, send)
+            return
+        limit = self._by_path.get(str(scope["path"]), self._default)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            response = problem_response(TOO_LARGE, detail=BodyTooLarge(limit).detail)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self._app(scope, limited_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)

@@ -1,0 +1,152 @@
+"""Kill `optledger serve` with SIGKILL under write load and check nothing acknowledged is lost.
+
+One cycle: start the server on a SQLite data directory, let client threads POST distinct
+unsubscribes to /v1/unsubscribe, SIGKILL the server at a random moment, then open the
+database file directly and check that (a) SQLite's integrity check passes, and (b) every
+unsubscribe the server acknowledged with a 2xx is stored, with exactly one `suppress`
+event. Writes the server stored but never acknowledged are allowed (the client may have
+lost the reply). Used by tests/crash (20 cycles in CI) and bench/crash_cycles.py (more).
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+
+OPTLEDGER = [sys.executable, "-m", "optledger"]
+
+
+@dataclass
+class CheckResult:
+    acknowledged: int
+    stored: int
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    integrity: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
+    env["OPTLEDGER_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def create_tenant(data_dir: Path) -> str:
+    """A tenant `acme` with an admin key; returns the key."""
+    created = subprocess.run(  # noqa: S603 - a fixed command line
+        [*OPTLEDGER, "tenant", "create", "acme", "--json"],
+        env=environment(data_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(created.stdout)["api_key"])
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [*OPTLEDGER, "serve", "--port", str(port)],
+        env=environment(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx2.TransportError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("optledger serve did not become ready within 30 s")
+
+
+def load(*, port: int, key: str, prefix: str, threads: int, stop: threading.Event) -> list[str]:
+    """POST distinct unsubscribes until `stop`; returns the acknowledged addresses."""
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+            n = 0
+            while not stop.is_set():
+                address = f"{prefix}-{index}-{n}@example.com"
+                n += 1
+                body = {"address": {"channel": "email", "address": address}}
+                try:
+                    response = http.post("/v1/unsubscribe", json=body, timeout=5)
+                except httpx2.TransportError:
+                    return
+                if 200 <= response.status_code < 300:
+                    with lock:
+                        acknowledged.append(address)
+                else:
+                    raise AssertionError(f"unexpected status {response.status_code}")
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return acknowledged
+
+
+def check_database(database: Path, acknowledged: list[str]) -> CheckResult:
+    connection = sqlite3.connect(database)
+    try:
+        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        rows = connection.execute(
+            "SELECT a.value, COUNT(e.id) FROM addresses a "
+            "JOIN consent_events e ON e.address_id = a.id AND e.action = 'suppress' "
+            "GROUP BY a.value"
+        ).fetchall()
+    finally:
+        connection.close()
+    events: Mapping[str, int] = dict(rows)
+    return CheckResult(
+        acknowledged=len(acknowledged),
+        stored=len(events),
+        lost=[a for a in acknowledged if events.get(a, 0) == 0],
+        duplicated=[a for a in acknowledged if events.get(a, 0) > 1],
+        integrity=integrity,
+    )
+
+
+def cycle(*, data_dir: Path, key: str, number: int, threads: int, rng: random.Random) -> list[str]:
+    """One start, load, SIGKILL cycle; returns the addresses acknowledged during it."""
+    port = free_port()
+    server = start_server(data_dir, port)
+    stop = threading.Event()
+    acknowledged: list[str] = []
+
+    def run_load() -> None:
+        acknowledged.extend(
+            load(port=port, key=key, prefix=f"c{number}", threads=threads, stop=stop)
+        )
+
+    loader = threading.Thread(target=run_load)
+    loader.start()
+    time.sleep(rng.uniform(0.2, 1.0))
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    stop.set()
+    loader.join()
+    return acknowledged

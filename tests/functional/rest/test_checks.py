@@ -1,0 +1,119 @@
+from tests.functional.rest.conftest import create_topic, invalid
+
+
+def test_check_one_address(client, acme):
+    create_topic(client, acme, "digest", consent_mode="opt_out")
+
+    response = client.get(
+        "/v1/checks",
+        params={"topic": "digest", "channel": "email", "address": "Ann@Example.com"},
+        headers=acme.checker,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "input": "Ann@Example.com",
+        "address": "ann@example.com",
+        "allowed": True,
+        "reason": "opt_out_default",
+    }
+
+
+def test_check_a_batch_sees_opt_outs_at_once(client, acme):
+    create_topic(client, acme, "digest", consent_mode="opt_out")
+    client.post(
+        "/v1/unsubscribe",
+        json={"address": {"channel": "email", "address": "bob@example.com"}},
+        headers=acme.writer,
+    )
+
+    response = client.post(
+        "/v1/checks",
+        json={
+            "topic": "digest",
+            "channel": "email",
+            "addresses": ["ann@example.com", "BOB@example.com", "nope"],
+        },
+        headers=acme.checker,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {
+                "input": "ann@example.com",
+                "address": "ann@example.com",
+                "allowed": True,
+                "reason": "opt_out_default",
+            },
+            {
+                "input": "BOB@example.com",
+                "address": "bob@example.com",
+                "allowed": False,
+                "reason": "suppressed",
+            },
+            {"input": "nope", "address": None, "allowed": False, "reason": "invalid_address"},
+        ]
+    }
+
+
+def test_an_unknown_topic_is_a_decision(client, acme):
+    response = client.get(
+        "/v1/checks",
+        params={"topic": "nope", "channel": "sms", "address": "+14155550100"},
+        headers=acme.checker,
+    )
+
+    assert response.json() == {
+        "input": "+14155550100",
+        "address": "+14155550100",
+        "allowed": False,
+        "reason": "unknown_topic",
+    }
+
+
+def test_another_tenants_opt_out_does_not_leak(client, acme, globex):
+    create_topic(client, acme, "digest", consent_mode="opt_out")
+    create_topic(client, globex, "digest", consent_mode="opt_out")
+    client.post(
+        "/v1/unsubscribe",
+        json={"address": {"channel": "email", "address": "ann@example.com"}},
+        headers=acme.writer,
+    )
+
+    response = client.get(
+        "/v1/checks",
+        params={"topic": "digest", "channel": "email", "address": "ann@example.com"},
+        headers=globex.checker,
+    )
+
+    assert response.json()["reason"] == "opt_out_default"
+
+
+def test_ten_thousand_is_the_most(client, acme):
+    create_topic(client, acme, "digest", consent_mode="opt_out")
+    addresses = [f"a{i}@example.com" for i in range(10_000)]
+
+    full = client.post(
+        "/v1/checks",
+        json={"topic": "digest", "channel": "email", "addresses": addresses},
+        headers=acme.checker,
+    )
+    over = client.post(
+        "/v1/checks",
+        json={"topic": "digest", "channel": "email", "addresses": [*addresses, "b@example.com"]},
+        headers=acme.checker,
+    )
+
+    assert full.status_code == 200
+    assert len(full.json()["results"]) == 10_000
+    assert (over.status_code, over.json()) == (
+        422,
+        invalid(("addresses", "List should have at most 10000 items after validation, not 10001")),
+    )
+
+
+def test_missing_query_parameters_are_named(client, acme):
+    response = client.get("/v1/checks", params={"topic": "digest"}, headers=acme.checker)
+
+    assert response.json() == invalid(("channel", "Field required"), ("address", "Field required"))

@@ -1,0 +1,205 @@
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from optledger.api import create_app
+from optledger.api.rest import suppressions
+from tests.functional.rest.conftest import invalid, problem
+
+CSV = {"Content-Type": "text/csv"}
+NDJSON = {"Content-Type": "application/x-ndjson"}
+GOOD_AND_BAD = (
+    "email,reason,timestamp\n"
+    "ann@example.com,bounced,2024-03-01T10:00:00Z\n"
+    "not-an-email,,\n"
+    "bob@example.com,,yesterday\n"
+)
+HEADER = "channel,address,address_hash,reason,created_at"
+
+
+def export(client, tenant, accept=None) -> list[str]:
+    headers = {**tenant.admin, **({"Accept": accept} if accept else {})}
+    response = client.get("/v1/suppressions", headers=headers)
+    assert response.status_code == 200
+    return response.text.splitlines()
+
+
+def test_a_bad_row_refuses_the_whole_file(client, acme):
+    response = client.post(
+        "/v1/suppressions/import", content=GOOD_AND_BAD, headers={**acme.admin, **CSV}
+    )
+
+    assert (response.status_code, response.json()) == (
+        422,
+        invalid(
+            ("line 3: email", "is not a valid email address: an email address must have an @-sign"),
+            ("line 4: timestamp", "is not an ISO 8601 date or time"),
+        ),
+    )
+    assert export(client, acme) == [HEADER]
+
+
+def test_skip_invalid_imports_the_good_rows(client, acme):
+    response = client.post(
+        "/v1/suppressions/import",
+        params={"skip_invalid": "true"},
+        content=GOOD_AND_BAD,
+        headers={**acme.admin, **CSV},
+    )
+
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "rows": 3,
+            "changed": 1,
+            "repeated": 0,
+            "errors": [
+                {
+                    "line": 3,
+                    "field": "email",
+                    "reason": "is not a valid email address: an email address must have an @-sign",
+                },
+                {"line": 4, "field": "timestamp", "reason": "is not an ISO 8601 date or time"},
+            ],
+        },
+    )
+    (row,) = export(client, acme)[1:]
+    assert row.startswith("email,ann@example.com,")
+    assert row.endswith(",bounced,2024-03-01T10:00:00+00:00")
+
+
+def test_ndjson_import_and_both_export_formats(client, acme):
+    lines = [
+        {
+            "email": "Ann@Example.com",
+            "reason": "complaint",
+            "timestamp": "2024-03-01T10:00:00+00:00",
+        },
+        {"channel": "sms", "address": "+14155550100", "topic": None},
+    ]
+    body = "\n".join(json.dumps(line) for line in lines) + "\n\n"
+
+    response = client.post(
+        "/v1/suppressions/import", content=body, headers={**acme.admin, **NDJSON}
+    )
+    csv_rows = export(client, acme)
+    ndjson_rows = [json.loads(line) for line in export(client, acme, "application/x-ndjson")]
+
+    assert response.json() == {"rows": 2, "changed": 2, "repeated": 0, "errors": []}
+    hashes = {row["address"]: row["address_hash"] for row in ndjson_rows}
+    assert sorted(ndjson_rows, key=lambda r: r["channel"]) == [
+        {
+            "channel": "email",
+            "address": "ann@example.com",
+            "address_hash": hashes["ann@example.com"],
+            "reason": "complaint",
+            "created_at": "2024-03-01T10:00:00+00:00",
+        },
+        {
+            "channel": "sms",
+            "address": "+14155550100",
+            "address_hash": hashes["+14155550100"],
+            "reason": "imported",
+            "created_at": "2026-01-05T09:30:00+00:00",
+        },
+    ]
+    assert sorted(csv_rows) == sorted(
+        [
+            HEADER,
+            f"email,ann@example.com,{hashes['ann@example.com']},complaint,2024-03-01T10:00:00+00:00",
+            f"sms,+14155550100,{hashes['+14155550100']},imported,2026-01-05T09:30:00+00:00",
+        ]
+    )
+
+
+def test_bad_ndjson_lines_are_named(client, acme):
+    body = '{"email": "a@example.com"}\n[1]\n{"email": 5}\n{"fax": "1"}\n{"topic": "x"}\nnot json\n'
+
+    response = client.post(
+        "/v1/suppressions/import", content=body, headers={**acme.admin, **NDJSON}
+    )
+
+    assert response.json() == invalid(
+        ("line 2: row", "is not a JSON object"),
+        ("line 3: email", "must be a string or null"),
+        ("line 4: fax", "is not a known field"),
+        ("line 5: row", "needs 'email' or 'phone', or 'channel' and 'address'"),
+        ("line 6: row", "is not valid JSON"),
+    )
+
+
+def test_export_then_import_round_trip(client, acme, globex):
+    body = "email,reason,timestamp\n" + "".join(
+        f"user{i}@example.com,r{i},2024-03-0{i}T10:00:00Z\n" for i in range(1, 6)
+    )
+    client.post("/v1/suppressions/import", content=body, headers={**acme.admin, **CSV})
+    exported = "\n".join(export(client, acme)) + "\n"
+
+    back = client.post("/v1/suppressions/import", content=exported, headers={**acme.admin, **CSV})
+    moved = client.post(
+        "/v1/suppressions/import", content=exported, headers={**globex.admin, **CSV}
+    )
+
+    assert back.json() == {"rows": 5, "changed": 0, "repeated": 5, "errors": []}
+    assert moved.json() == {"rows": 5, "changed": 5, "repeated": 0, "errors": []}
+    assert sorted(r.split(",")[1] for r in export(client, acme)[1:]) == [
+        f"user{i}@example.com" for i in range(1, 6)
+    ]
+    assert sorted(r.split(",")[3] for r in export(client, globex)[1:]) == [
+        f"r{i}" for i in range(1, 6)
+    ]
+
+
+def test_the_export_streams_many_pages(client, services, acme):
+    body = "email\n" + "".join(f"u{i}@example.com\n" for i in range(2_500))
+    client.post("/v1/suppressions/import", content=body, headers={**acme.admin, **CSV})
+
+    rows = export(client, acme)
+
+    assert len(rows) == 2_501
+    assert len(set(rows)) == 2_501
+
+
+def test_a_body_of_another_type_is_refused(client, acme):
+    response = client.post(
+        "/v1/suppressions/import",
+        content="email\n",
+        headers={**acme.admin, "Content-Type": "application/json"},
+    )
+
+    assert (response.status_code, response.json()) == (
+        415,
+        problem(
+            415, "unsupported-media-type", "The body must be text/csv or application/x-ndjson."
+        ),
+    )
+
+
+def test_text_that_is_not_utf8_is_named_by_line(client, acme):
+    response = client.post(
+        "/v1/suppressions/import",
+        content=b"email\na@example.com\n\xff@example.com\n",
+        headers={**acme.admin, **CSV},
+    )
+
+    assert response.json() == invalid(("line 3", "is not UTF-8 text"))
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_body_over_the_cap_is_refused_while_streaming(services, acme, monkeypatch, chunked):
+    monkeypatch.setattr(suppressions, "MAX_IMPORT_BYTES", 1_000)
+    body = ("email\n" + "".join(f"u{i}@example.com\n" for i in range(200))).encode()
+    content = iter([body[:500], body[500:]]) if chunked else body
+
+    with TestClient(create_app(services=services, ready=lambda: True)) as client:
+        response = client.post(
+            "/v1/suppressions/import", content=content, headers={**acme.admin, **CSV}
+        )
+        rows = export(client, acme)
+
+    assert (response.status_code, response.json()) == (
+        413,
+        problem(413, "too-large", "The body must be at most 1000 bytes."),
+    )
+    assert rows == [HEADER]
