@@ -67,7 +67,7 @@ def wait_ready(url: str) -> None:
 
 
 def wrk(
-    *, binary: str, url: str, connections: int, seconds: float, script: str
+    *, binary: str, url: str, connections: int, seconds: int, script: str
 ) -> dict[str, float]:
     """Run wrk and read requests/s, non-2xx count and latency percentiles from its report."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
@@ -120,7 +120,7 @@ def optledger(data_dir: Path, *args: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     binary = shutil.which("wrk")
     if binary is None:
