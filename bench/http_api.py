@@ -66,9 +66,7 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not answer 200 within 30 s")
 
 
-def wrk(
-    *, binary: str, url: str, connections: int, seconds: int, script: str
-) -> dict[str, float]:
+def wrk(*, binary: str, url: str, connections: int, seconds: int, script: str) -> dict[str, float]:
     """Run wrk and read requests/s, non-2xx count and latency percentiles from its report."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)

@@ -104,6 +104,24 @@ def test_an_unknown_path_and_a_wrong_method(client, acme):
     }
 
 
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/v1/topics", "GET, POST"),
+        ("/v1/checks", "GET, POST"),
+        ("/v1/contacts/user-42", "DELETE, GET"),
+        ("/v1/api-keys/7", "DELETE"),
+    ],
+)
+def test_405_allows_every_method_of_the_path(client, acme, path, allow):
+    """Found by schemathesis (allow_header_conformance): Starlette named only the methods
+    of the first route on a path with several routes."""
+    response = client.options(path, headers=acme.admin)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+
+
 def test_an_unexpected_error_is_500_without_details(services, acme):
     def broken(**_kwargs):
         raise RuntimeError("secret detail ann@example.com")

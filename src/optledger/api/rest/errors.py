@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from optledger.api.rest.schemas import FieldProblem, Problem
 from optledger.domain.errors import (
@@ -168,6 +169,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+_METHODS: Final = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of the application a problem+json response."""
     app.add_exception_handler(OptledgerError, _domain_error)
@@ -219,12 +223,29 @@ def _field(loc: Sequence[object]) -> str:
     return path
 
 
-async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     known = _BY_STATUS.get(exc.status_code)
     phrase = HTTPStatus(exc.status_code).phrase
     kind = known or Kind("about:blank", phrase, exc.status_code)
-    return problem_response(kind, detail=exc.detail or phrase, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem_response(kind, detail=exc.detail or phrase, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path. Starlette's own `Allow` names only
+    the methods of the first route that matched the path, so a path with separate `GET`
+    and `POST` routes advertised one of them (RFC 9110 section 15.5.6 wants them all)."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    )
 
 
 async def _internal_error(_request: Request, _exc: Exception) -> JSONResponse:
