@@ -1,6 +1,6 @@
 """Tenants and their API keys."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from optledger.domain.errors import AuthenticationFailed, Conflict, NotFound
 from optledger.domain.model import ApiKey, Scope, Tenant
@@ -16,9 +16,10 @@ from optledger.services.validation import (
     check_text,
 )
 
-__all__ = ["DEFAULT_GRACE_PERIOD", "KEY_PREFIX", "TenantService"]
+__all__ = ["DEFAULT_GRACE_PERIOD", "KEY_PREFIX", "PRINCIPAL_TTL", "TenantService"]
 
 DEFAULT_GRACE_PERIOD = timedelta(days=7)
+PRINCIPAL_TTL = timedelta(seconds=10)
 KEY_PREFIX = "olk"
 _SHOWN_PREFIX_LENGTH = 12
 
@@ -26,6 +27,11 @@ _SHOWN_PREFIX_LENGTH = 12
 class TenantService:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self._principals: dict[str, tuple[Principal, datetime]] = {}
+        """Valid keys seen recently: key hash → (principal, good until)."""
+        self._revoked: set[str] = set()
+        """Hashes of keys this process revoked: never remembered again, even by a look-up
+        that read the key just before the revocation committed."""
 
     def create_tenant(
         self,
@@ -103,14 +109,31 @@ class TenantService:
             assert revoked is not None
             return revoked
 
-        return self._ctx.transactions.write(work)
+        revoked = self._ctx.transactions.write(work)
+        self._revoked.add(revoked.key_hash)
+        self._principals.pop(revoked.key_hash, None)
+        return revoked
 
     def authenticate(self, *, secret: str) -> Principal:
-        """Who the API key `secret` speaks for; AuthenticationFailed if unknown or revoked."""
+        """Who the API key `secret` speaks for; AuthenticationFailed if unknown or revoked.
+
+        A valid key is remembered for `PRINCIPAL_TTL`, which saves a database read on
+        nearly every API request. Revoking a key takes effect at once in the process that
+        revokes it, and within `PRINCIPAL_TTL` in other processes.
+        """
         if not secret.startswith(f"{KEY_PREFIX}_") or len(secret) > 100:
             raise AuthenticationFailed
         key_hash = self._ctx.hasher.secret_hash(secret)
+        if key_hash in self._revoked:
+            raise AuthenticationFailed
+        now = self._ctx.clock.now()
+        remembered = self._principals.get(key_hash)
+        if remembered is not None and now < remembered[1]:
+            return remembered[0]
         key = self._ctx.transactions.read(lambda uow: uow.api_keys.by_hash(key_hash))
         if key is None or key.revoked_at is not None:
+            self._principals.pop(key_hash, None)
             raise AuthenticationFailed
-        return Principal(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope)
+        principal = Principal(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope)
+        self._principals[key_hash] = (principal, now + PRINCIPAL_TTL)
+        return principal

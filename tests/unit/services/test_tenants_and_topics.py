@@ -12,6 +12,7 @@ from optledger.domain.errors import (
 )
 from optledger.domain.model import Category, ConsentMode, Scope
 from optledger.services.results import Principal
+from optledger.services.tenants import PRINCIPAL_TTL
 
 
 def test_a_tenant_comes_with_an_admin_key_that_authenticates(services):
@@ -114,3 +115,27 @@ def test_topic_defaults_and_rules(services):
     assert services.topics.get_topic(tenant_id=tenant_id, key="news") == news
     with pytest.raises(NotFound):
         services.topics.get_topic(tenant_id=tenant_id, key="nope")
+
+
+def test_a_valid_key_is_remembered_for_a_few_seconds(services, transactions, clock):
+    created = services.tenants.create_tenant(name="acme")
+    secret = created.admin_key.secret
+    principal = services.tenants.authenticate(secret=secret)
+    # The key row vanishing behind the service's back shows whether it is read again.
+    saved = dict(transactions.store.api_keys)
+    transactions.store.api_keys.clear()
+    assert services.tenants.authenticate(secret=secret) == principal
+    clock.advance(PRINCIPAL_TTL)
+    with pytest.raises(AuthenticationFailed):
+        services.tenants.authenticate(secret=secret)
+    transactions.store.api_keys.update(saved)
+    assert services.tenants.authenticate(secret=secret) == principal
+
+
+def test_revoking_a_key_takes_effect_at_once_in_this_process(services):
+    tenant = services.tenants.create_tenant(name="acme").tenant
+    sender = services.tenants.create_key(tenant_id=tenant.id, name="sender", scope=Scope.CHECK)
+    services.tenants.authenticate(secret=sender.secret)
+    services.tenants.revoke_key(tenant_id=tenant.id, key_id=sender.key.id)
+    with pytest.raises(AuthenticationFailed):
+        services.tenants.authenticate(secret=sender.secret)
