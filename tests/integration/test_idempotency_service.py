@@ -1,5 +1,6 @@
 """IdempotencyService and SqlIdempotencyRepository over SQLite and PostgreSQL."""
 
+import hashlib
 import threading
 from datetime import timedelta
 
@@ -21,8 +22,12 @@ from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.fakes import FakeKeyring, FrozenClock
 
-FINGERPRINT = fingerprint(method="POST", path=b"/v1/unsubscribe", query=b"", body=b"{}")
-OTHER = fingerprint(method="POST", path=b"/v1/unsubscribe", query=b"", body=b"{ }")
+FINGERPRINT = fingerprint(
+    method="POST", path=b"/v1/unsubscribe", query=b"", body_sha256=hashlib.sha256(b"{}").digest()
+)
+OTHER = fingerprint(
+    method="POST", path=b"/v1/unsubscribe", query=b"", body_sha256=hashlib.sha256(b"{ }").digest()
+)
 
 
 @pytest.fixture
@@ -204,12 +209,12 @@ def test_is_valid_key(key, valid):
 
 
 def test_fingerprint_covers_every_part():
-    base = {"method": "POST", "path": b"/v1/a", "query": b"x=1", "body": b"{}"}
+    base = {"method": "POST", "path": b"/v1/a", "query": b"x=1", "body_sha256": b"\x01" * 32}
     variants = [
         {**base, "method": "PUT"},
         {**base, "path": b"/v1/b"},
         {**base, "query": b"x=2"},
-        {**base, "body": b"{ }"},
+        {**base, "body_sha256": b"\x02" * 32},
         {**base, "path": b"/v1/ax=1", "query": b""},  # parts cannot run into each other
     ]
     prints = {fingerprint(**base), *(fingerprint(**variant) for variant in variants)}

@@ -83,13 +83,14 @@ def is_valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and all("!" <= char <= "~" for char in key)
 
 
-def fingerprint(*, method: str, path: bytes, query: bytes, body: bytes) -> str:
-    """Hex SHA-256 of a request: its method, path, query string and body bytes.
+def fingerprint(*, method: str, path: bytes, query: bytes, body_sha256: bytes) -> str:
+    """Hex SHA-256 of a request: its method, path, query string and the SHA-256 of its
+    body (so a body can be hashed as it streams in, whatever its size).
 
     Each part is length-prefixed, so no two different requests share an encoding.
     """
     digest = hashlib.sha256()
-    for part in (method.upper().encode("ascii"), path, query, body):
+    for part in (method.upper().encode("ascii"), path, query, body_sha256):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()

@@ -116,8 +116,6 @@ def make_app(services: Services, hooks: Hooks) -> FastAPI:
         with hooks.lock:
             hooks.calls += 1
         body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"type": "/problems/too-large"}, status_code=413)
         return JSONResponse({"size": len(body), "nonce": secrets.token_hex(8)})
 
     @app.post("/other")
@@ -429,13 +427,17 @@ def test_the_original_response_keeps_its_headers(client, secret):
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_a_body_over_1_mib_passes_through_to_the_route(client, secret, engine, hooks, chunked):
-    big = b"x" * (MAX_BODY + 1)
+def test_a_body_over_1_mib_is_spooled_and_replayed(client, secret, engine, hooks, chunked):
+    big = b"x" * (3 * MAX_BODY + 1)
     content = iter([big[:1000], big[1000:]]) if chunked else big
-    response = client.post("/v1/size", content=content, headers=headers(secret))
-    assert response.status_code == 413
-    assert hooks.calls == 1
-    assert stored_keys(engine) == 0
+    first = client.post("/v1/size", content=content, headers=headers(secret))
+    assert first.json()["size"] == 3 * MAX_BODY + 1
+    replayed = client.post("/v1/size", content=big, headers=headers(secret))
+    assert wire(replayed) == wire(first)
+    assert replayed.headers["idempotency-replayed"] == "true"
+    assert (hooks.calls, stored_keys(engine)) == (1, 1)
+    changed = client.post("/v1/size", content=big[:-1] + b"y", headers=headers(secret))
+    assert changed.status_code == 422
 
 
 def test_a_body_of_exactly_1_mib_is_kept(client, secret, hooks):

@@ -203,3 +203,22 @@ def test_a_body_over_the_cap_is_refused_while_streaming(services, acme, monkeypa
         problem(413, "too-large", "The body must be at most 1000 bytes."),
     )
     assert rows == [HEADER]
+
+
+def test_an_import_over_1_mib_with_an_idempotency_key_is_imported_once(client, acme, services):
+    padding = "p" * 500  # an extra column the import ignores, to pass 1 MiB in few rows
+    rows = "".join(f"user{i}@example.com,{padding}\n" for i in range(2_500))
+    body = f"email,note\n{rows}"
+    assert len(body.encode()) > 1024 * 1024
+    headers = {**acme.admin, **CSV, "Idempotency-Key": "import-2026-11-23"}
+
+    first = client.post("/v1/suppressions/import", content=body, headers=headers)
+    again = client.post("/v1/suppressions/import", content=body, headers=headers)
+
+    assert (first.status_code, first.json()) == (
+        200,
+        {"rows": 2_500, "changed": 2_500, "repeated": 0, "errors": []},
+    )
+    assert (again.status_code, again.content) == (200, first.content)
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert services.contacts.verify_ledger(tenant_id=acme.id).events == 2_500

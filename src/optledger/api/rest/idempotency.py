@@ -17,10 +17,10 @@ For a request it touches:
    route answers `401` as it would without the header.
 2. Check the header: exactly one, 1 to 255 visible ASCII characters. Otherwise `400`
    problem `/problems/invalid-idempotency-key` naming the header.
-3. Read the body, at most `MAX_BODY` (1 MiB, the API's JSON limit). A larger body (by
-   `Content-Length` or as it arrives) passes through, with what was read fed back, and
-   the route answers `413`. The fingerprint is the SHA-256 of method, raw path, query
-   string and body.
+3. Read the whole body into a spool (memory up to `MAX_BODY`, a temporary file beyond,
+   so a 100 MiB suppression import is not held in memory; the outer body limits cap the
+   size per path). The fingerprint is the SHA-256 of method, raw path, query string and
+   the body's SHA-256, computed as the body arrives.
 4. Look the key up. A kept response with the same fingerprint is replayed: its status,
    `Content-Type` and body byte for byte, plus `Idempotency-Replayed: true`; the route
    does not run, so nothing is written again. A kept response with another fingerprint:
@@ -28,7 +28,7 @@ For a request it touches:
 5. Claim the key in this process (`IdempotencyService.claim`); if a request with it is
    still running: `409` problem `/problems/idempotency-key-in-use`. Having claimed it,
    look it up once more (the first request may have finished between 4 and 5).
-6. Run the application with the buffered body fed back, and capture its response
+6. Run the application with the spooled body fed back in chunks, and capture its response
    (status, headers, body) instead of sending it. Below 500 it is stored, then sent; a
    5xx is sent and not stored, so a retry runs again. An exception from the application
    propagates (the server's error handler answers `500`) and nothing is stored. The key
@@ -40,9 +40,11 @@ anyway; the response is still sent (a retry would run the use case again, which 
 consent changes records a `repeated` event) and the failure is logged.
 """
 
+import hashlib
 import json
 import logging
-from collections import deque
+from dataclasses import dataclass
+from tempfile import SpooledTemporaryFile
 from typing import Final
 
 from starlette.concurrency import run_in_threadpool
@@ -64,7 +66,8 @@ __all__ = ["HEADER", "MAX_BODY", "REPLAYED_HEADER", "IdempotencyMiddleware"]
 HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotency-Replayed"
 MAX_BODY: Final = 1024 * 1024
-"""Bodies up to this size are fingerprinted; larger ones are the route's to refuse (413)."""
+"""Bodies up to this size are spooled in memory, larger ones (imports) on disk."""
+_FEED_CHUNK: Final = 64 * 1024
 
 
 _HEADER_NAME: Final = HEADER.lower().encode("latin-1")
@@ -106,29 +109,25 @@ class IdempotencyMiddleware:
                 errors=[{"field": HEADER, "reason": "must be 1 to 255 visible ASCII characters"}],
             )
             return
-        if _declared_length(scope) > MAX_BODY:
-            await self.app(scope, receive, send)
-            return
-        body, received = await _read_body(receive)
+        body = await _spool(receive)
         if body is None:
-            if received is not None:  # too large: the route refuses it
-                await self.app(scope, _replaying(received, receive), send)
-            return  # else the client disconnected before sending its body
-        request_fingerprint = fingerprint(
-            method=scope["method"],
-            path=scope.get("raw_path") or scope["path"].encode("utf-8"),
-            query=scope.get("query_string", b""),
-            body=body,
-        )
-        await self._handle(
-            scope,
-            receive,
-            send,
-            tenant_id=tenant_id,
-            key=key,
-            request=request_fingerprint,
-            body=body,
-        )
+            return  # the client disconnected before sending its whole body
+        with body.file:
+            request_fingerprint = fingerprint(
+                method=scope["method"],
+                path=scope.get("raw_path") or scope["path"].encode("utf-8"),
+                query=scope.get("query_string", b""),
+                body_sha256=body.sha256,
+            )
+            await self._handle(
+                scope,
+                receive,
+                send,
+                tenant_id=tenant_id,
+                key=key,
+                request=request_fingerprint,
+                body=body,
+            )
 
     async def _handle(
         self,
@@ -139,7 +138,7 @@ class IdempotencyMiddleware:
         tenant_id: int,
         key: str,
         request: str,
-        body: bytes,
+        body: "_Spooled",
     ) -> None:
         idempotency = self._services.idempotency
         stored = await run_in_threadpool(idempotency.find, tenant_id=tenant_id, key=key)
@@ -219,47 +218,50 @@ def _bearer(scope: Scope) -> str | None:
     return token
 
 
-def _declared_length(scope: Scope) -> int:
-    """The request's `Content-Length`, or 0 if it has none (or an unreadable one)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+@dataclass(frozen=True, slots=True)
+class _Spooled:
+    """A request body kept in memory up to `MAX_BODY` and on disk beyond, with its SHA-256.
+
+    The body must be whole before its fingerprint is known; spooling keeps a 100 MiB
+    suppression import out of memory while it waits. The outer body limits cap its size.
+    """
+
+    file: "SpooledTemporaryFile[bytes]"
+    sha256: bytes
 
 
-async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message] | None]:
-    """The whole body if it is at most `MAX_BODY`: (body, None). Too large: (None, the
-    messages read so far, to be fed back). The client disconnected: (None, None)."""
-    chunks: list[bytes] = []
-    size = 0
-    messages: list[Message] = []
+async def _spool(receive: Receive) -> _Spooled | None:
+    """Read the whole body; None if the client disconnects first."""
+    # Closed by the caller, which holds it in `with body.file` while the request runs.
+    spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=MAX_BODY)  # noqa: SIM115
+    digest = hashlib.sha256()
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return None, None
-        messages.append(message)
+            spool.close()
+            return None
         chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None, messages
-        chunks.append(chunk)
+        digest.update(chunk)
+        await run_in_threadpool(spool.write, chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), None
+            spool.seek(0)
+            return _Spooled(file=spool, sha256=digest.digest())
 
 
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    """A `receive` that returns `messages` first, then whatever `receive` returns."""
-    pending = deque(messages)
+def _feeding(body: _Spooled, receive: Receive) -> Receive:
+    """A `receive` that hands the application the spooled body in chunks, then defers to
+    `receive` (for the disconnect message)."""
+    done = False
 
-    async def replay() -> Message:
-        if pending:
-            return pending.popleft()
-        return await receive()
+    async def feed() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        chunk = await run_in_threadpool(body.file.read, _FEED_CHUNK)
+        done = len(chunk) < _FEED_CHUNK
+        return {"type": "http.request", "body": chunk, "more_body": not done}
 
-    return replay
+    return feed
 
 
 class _Captured:
@@ -302,8 +304,8 @@ class _Captured:
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-async def _capture(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) -> _Captured:
-    """Run `app` on the buffered body and hold its response back."""
+async def _capture(app: ASGIApp, scope: Scope, body: _Spooled, receive: Receive) -> _Captured:
+    """Run `app` on the spooled body and hold its response back."""
     captured = _Captured()
     extensions = scope.get("extensions") or {}
     if _BUFFERED_EXTENSIONS & extensions.keys():
@@ -311,7 +313,7 @@ async def _capture(app: ASGIApp, scope: Scope, body: bytes, receive: Receive) ->
             **scope,
             "extensions": {k: v for k, v in extensions.items() if k not in _BUFFERED_EXTENSIONS},
         }
-    request = _replaying([{"type": "http.request", "body": body, "more_body": False}], receive)
+    request = _feeding(body, receive)
 
     async def hold(message: Message) -> None:
         if message["type"] == "http.response.start":
