@@ -2,11 +2,12 @@
 
 from collections.abc import Sequence
 
-from optledger.domain.channels import Channel, normalise_address
+from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
+from optledger.domain.model import Tenant
 from optledger.domain.policy import Reason, decide
 from optledger.domain.ports import UnitOfWork
-from optledger.services.context import ServiceContext
+from optledger.services.context import AddressKey, ServiceContext
 from optledger.services.results import CheckResult
 
 __all__ = ["MAX_CHECK_BATCH", "CheckService"]
@@ -29,9 +30,7 @@ class CheckService:
         if len(addresses) > MAX_CHECK_BATCH:
             raise InvalidInput.of("addresses", f"must hold at most {MAX_CHECK_BATCH} addresses")
         tenant = self._ctx.tenant(tenant_id)
-        values = [
-            self._normalise(raw, channel=channel, region=tenant.default_region) for raw in addresses
-        ]
+        keys = [self._key(tenant=tenant, channel=channel, raw=raw) for raw in addresses]
         return self._ctx.transactions.read(
             lambda uow: self._check(
                 uow,
@@ -39,7 +38,7 @@ class CheckService:
                 topic_key=topic,
                 channel=channel,
                 inputs=addresses,
-                values=values,
+                keys=keys,
             )
         )
 
@@ -51,45 +50,41 @@ class CheckService:
         topic_key: str,
         channel: Channel,
         inputs: Sequence[str],
-        values: Sequence[str | None],
+        keys: Sequence[AddressKey | None],
     ) -> list[CheckResult]:
         topic = uow.topics.by_key(tenant_id, topic_key)
-        valid = {v for v in values if v is not None}
-        known = uow.addresses.find_many(tenant_id, channel, valid)
-        hashes = {
-            v: known[v].address_hash
-            if v in known
-            else self._ctx.hasher.address_hash(tenant_id=tenant_id, channel=channel, value=v)
-            for v in valid
-        }
-        suppressed = uow.suppressions.suppressed(tenant_id, channel, hashes.values())
+        valid = [k for k in keys if k is not None]
+        known = uow.addresses.find_many(tenant_id, channel, {k.value for k in valid})
+        suppressed = uow.suppressions.suppressed(
+            tenant_id, channel, {k.address_hash for k in valid}
+        )
         states = uow.subscriptions.states(topic.id, [a.id for a in known.values()]) if topic else {}
         results = []
-        for raw, value in zip(inputs, values, strict=True):
-            if value is None:
+        for raw, key in zip(inputs, keys, strict=True):
+            if key is None:
                 results.append(
                     CheckResult(
                         input=raw, address=None, allowed=False, reason=Reason.INVALID_ADDRESS
                     )
                 )
                 continue
-            address = known.get(value)
+            address = known.get(key.value)
             decision = decide(
                 topic=topic,
                 channel=channel,
                 state=states.get(address.id) if address else None,
-                suppressed=hashes[value] in suppressed,
+                suppressed=key.address_hash in suppressed,
             )
             results.append(
                 CheckResult(
-                    input=raw, address=value, allowed=decision.allowed, reason=decision.reason
+                    input=raw, address=key.value, allowed=decision.allowed, reason=decision.reason
                 )
             )
         return results
 
-    @staticmethod
-    def _normalise(raw: str, *, channel: Channel, region: str) -> str | None:
+    def _key(self, *, tenant: Tenant, channel: Channel, raw: str) -> AddressKey | None:
+        """The normalised, hashed address; None for an invalid one (a verdict, not an error)."""
         try:
-            return normalise_address(channel=channel, raw=raw, default_region=region)
+            return self._ctx.address_key(tenant=tenant, channel=channel, raw=raw)
         except InvalidInput:
             return None

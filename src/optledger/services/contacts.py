@@ -251,14 +251,7 @@ class ContactService:
         self._ctx.tenant(tenant_id)
 
         def work(uow: UnitOfWork) -> LedgerReport:
-            events: list[ConsentEvent] = []
-            while batch := uow.events.query(
-                tenant_id,
-                where=EventFilter(),
-                after_id=events[-1].id if events else 0,
-                limit=10_000,
-            ):
-                events.extend(batch)
+            events = _all_events(uow, tenant_id, where=EventFilter())
             replayed = project(events)
             differences = _differences(
                 "subscription",
@@ -285,6 +278,16 @@ def _differences(kind: str, replayed: Mapping[K, V], stored: Mapping[K, V]) -> l
         for key in sorted(set(replayed) | set(stored), key=repr)
         if replayed.get(key) != stored.get(key)
     ]
+
+
+def _all_events(uow: UnitOfWork, tenant_id: int, *, where: EventFilter) -> list[ConsentEvent]:
+    """Every event matching `where`, oldest first, read a page at a time."""
+    events: list[ConsentEvent] = []
+    while batch := uow.events.query(
+        tenant_id, where=where, after_id=events[-1].id if events else 0, limit=10_000
+    ):
+        events.extend(batch)
+    return events
 
 
 def _require_contact(uow: UnitOfWork, tenant_id: int, external_id: str) -> Contact:
@@ -370,14 +373,7 @@ def _export(uow: UnitOfWork, *, tenant_id: int, contact: Contact) -> ContactExpo
         )
         for a in addresses
     )
-    events: list[ConsentEvent] = []
-    while batch := uow.events.query(
-        tenant_id,
-        where=EventFilter(contact_id=contact.id),
-        after_id=events[-1].id if events else 0,
-        limit=MAX_HISTORY_PAGE,
-    ):
-        events.extend(batch)
+    events = _all_events(uow, tenant_id, where=EventFilter(contact_id=contact.id))
     return ContactExport(
         external_id=contact.external_id or "",
         locale=contact.locale,

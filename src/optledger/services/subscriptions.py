@@ -176,20 +176,19 @@ class SubscriptionService:
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
 
         def work(uow: UnitOfWork) -> ChangeResult:
+            now = self._ctx.clock.now()
             resolved = resolve_target(uow, self._ctx, tenant=tenant, target=prepared)
             chosen = None if topics is None else require_topics(uow, tenant_id, topics)
             changes = unsubscribe_resolved(
                 uow,
-                at=self._ctx.clock.now(),
+                at=now,
                 resolved=resolved,
                 topics=chosen,
                 strict_channels=not isinstance(target, ContactTarget),
                 provenance=provenance,
             )
             if notify:
-                _queue_notices(
-                    uow, at=self._ctx.clock.now(), addresses=resolved.addresses, changes=changes
-                )
+                _queue_notices(uow, at=now, addresses=resolved.addresses, changes=changes)
             return ChangeResult(changes=tuple(changes))
 
         return self._ctx.transactions.write(work)
