@@ -13,6 +13,8 @@ from enum import StrEnum
 from optledger.domain.channels import Channel
 
 __all__ = [
+    "DEFAULT_LINK_LIFETIME",
+    "DEFAULT_UNDO_PERIOD",
     "Action",
     "Address",
     "ApiKey",
@@ -24,6 +26,7 @@ __all__ = [
     "Message",
     "OutboxItem",
     "Outcome",
+    "PageSettings",
     "Provenance",
     "RequestState",
     "Scope",
@@ -91,6 +94,27 @@ class Outcome(StrEnum):
     """The request was valid but the state already was what it asked for."""
 
 
+DEFAULT_UNDO_PERIOD = timedelta(days=30)
+DEFAULT_LINK_LIFETIME = timedelta(days=365)
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """How a tenant's hosted pages look and how long their links and undo buttons work."""
+
+    display_name: str | None = None
+    """The name people see; the tenant's name when None."""
+    accent_color: str | None = None
+    """`#rrggbb`, for buttons and toggles."""
+    logo: bytes | None = None
+    logo_type: str | None = None
+    """The logo's media type: image/png, image/jpeg, image/webp or image/gif."""
+    undo_period: timedelta = DEFAULT_UNDO_PERIOD
+    """How long after an opt-out the person may undo it from its confirmation page."""
+    link_lifetime: timedelta = DEFAULT_LINK_LIFETIME
+    """How long an unsubscribe link works after its message was registered."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     id: int
@@ -100,6 +124,7 @@ class Tenant:
     grace_period: timedelta
     """How long an unsubscribe request stays cancellable before it completes."""
     created_at: datetime
+    pages: PageSettings = PageSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from optledger.services.checks import CheckService
 from optledger.services.contacts import ContactService
 from optledger.services.context import ServiceContext
 from optledger.services.idempotency import IdempotencyService
+from optledger.services.links import LinkService
 from optledger.services.messages import MessageService
 from optledger.services.requests import RequestService
 from optledger.services.subscriptions import SubscriptionService
@@ -32,6 +33,7 @@ class Services:
     contacts: ContactService
     suppressions: SuppressionService
     idempotency: IdempotencyService
+    links: LinkService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> "Services":
@@ -45,4 +47,5 @@ class Services:
             contacts=ContactService(ctx),
             suppressions=SuppressionService(ctx),
             idempotency=IdempotencyService(ctx),
+            links=LinkService(ctx),
         )
