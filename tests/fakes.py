@@ -122,6 +122,9 @@ class MemoryTenantRepository(_Repo):
     def all(self) -> list[Tenant]:
         return sorted(self.s.tenants.values(), key=lambda t: t.id)
 
+    def set_pages(self, tenant_id: int, pages) -> None:
+        self.s.tenants[tenant_id] = replace(self.s.tenants[tenant_id], pages=pages)
+
 
 class MemoryApiKeyRepository(_Repo):
     def add(self, *, tenant_id, name, prefix, key_hash, scope: Scope, created_at) -> ApiKey:
@@ -220,6 +223,9 @@ class MemoryContactRepository(_Repo):
             ),
             None,
         )
+
+    def set_locale(self, contact_id: int, locale: str) -> None:
+        self.s.contacts[contact_id] = replace(self.s.contacts[contact_id], locale=locale)
 
     def mark_erased(self, contact_id: int, *, at: datetime) -> None:
         self.s.contacts[contact_id] = replace(

@@ -56,8 +56,6 @@ __all__ = [
 ]
 
 _HASHER_LABEL: Final = b"optledger/v1/keyed-hasher"
-_LINK_KEY_ID: Final = 1
-_LINK_KEY_LABEL: Final = b"optledger/v1/link-key/1"
 _SECRET_FILE_NOTE: Final = (
     b"# optledger installation secret. Keep it, and back it up with the database: the\n"
     b"# hashes that stop erased people from being contacted again, the API keys and the\n"
@@ -125,7 +123,8 @@ def build(settings: Settings) -> Runtime:
         clock=SystemClock(),
         hasher=KeyedHasher(_subkey(secret, _HASHER_LABEL)),
         keyring=AesGcmKeyring(
-            {_LINK_KEY_ID: _subkey(secret, _LINK_KEY_LABEL)}, current=_LINK_KEY_ID
+            {key_id: _link_key(secret, key_id) for key_id in settings.link_keys},
+            current=settings.link_keys[0],
         ),
         public_url=settings.public_url,
     )
@@ -231,6 +230,12 @@ def _fsync_directory(directory: Path) -> None:
 
 def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
+
+
+def _link_key(secret: bytes, key_id: int) -> bytes:
+    """The unsubscribe-link key with this id. Keys are derived, so rotating needs no new
+    secret: list a new id first in OPTLEDGER_LINK_KEYS, and drop an old one to retire it."""
+    return _subkey(secret, b"optledger/v1/link-key/%d" % key_id)
 
 
 def _subkey(secret: bytes, label: bytes) -> bytes:

@@ -10,6 +10,7 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_DATABASE_URL   | `sqlite:////<data dir>/optledger.db`      |
 | OPTLEDGER_SECRET_KEY     | the file `<data dir>/optledger.secret`    |
 | OPTLEDGER_PUBLIC_URL     | `http://127.0.0.1:8000`                   |
+| OPTLEDGER_LINK_KEYS      | `1`                                       |
 | OPTLEDGER_HOST           | `127.0.0.1`                               |
 | OPTLEDGER_PORT           | `8000`                                    |
 | OPTLEDGER_WRITE_BATCH    | `256`                                     |
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "DATABASE_FILE",
     "DEFAULT_HOST",
+    "DEFAULT_LINK_KEYS",
     "DEFAULT_LOG_LEVEL",
     "DEFAULT_PORT",
     "DEFAULT_PUBLIC_URL",
@@ -51,6 +53,8 @@ MIN_SECRET_BYTES: Final = 32
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
 MAX_WRITE_BATCH: Final = 10_000
 DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
+DEFAULT_LINK_KEYS: Final = (1,)
+MAX_LINK_KEY_ID: Final = 255
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
 DEFAULT_WRITE_BATCH: Final = 256
@@ -77,6 +81,10 @@ class Settings:
     """The installation secret; None means: use (or create) `secret_file`."""
     public_url: str = DEFAULT_PUBLIC_URL
     """The base URL people reach optledger at; links are built on it. No trailing slash."""
+    link_keys: tuple[int, ...] = DEFAULT_LINK_KEYS
+    """The ids of the unsubscribe-link keys in use, newest first: new links are sealed
+    with the first, and links sealed with any of them open. A link whose key id is not
+    listed (a retired key) no longer works."""
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     write_batch: int = DEFAULT_WRITE_BATCH
@@ -103,6 +111,7 @@ class Settings:
             ),
             secret_key=read("SECRET_KEY", _secret_key, None),
             public_url=read("PUBLIC_URL", _public_url, DEFAULT_PUBLIC_URL),
+            link_keys=read("LINK_KEYS", _link_keys, DEFAULT_LINK_KEYS),
             host=read("HOST", _host, DEFAULT_HOST),
             port=read("PORT", _port, DEFAULT_PORT),
             write_batch=read("WRITE_BATCH", _write_batch, DEFAULT_WRITE_BATCH),
@@ -157,6 +166,19 @@ def _public_url(value: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError(f"{_PREFIX}PUBLIC_URL: must not have a query, a fragment or credentials")
     return value.rstrip("/")
+
+
+def _link_keys(value: str) -> tuple[int, ...]:
+    """`3,2`: key ids, the newest first, without repeats."""
+    parts = [part.strip() for part in value.split(",")]
+    if all(p.isascii() and p.isdigit() and 1 <= int(p) <= MAX_LINK_KEY_ID for p in parts):
+        ids = tuple(int(p) for p in parts)
+        if len(set(ids)) == len(ids):
+            return ids
+    raise ConfigError(
+        f"{_PREFIX}LINK_KEYS: must be distinct key ids between 1 and {MAX_LINK_KEY_ID}, "
+        "newest first, e.g. 2,1"
+    )
 
 
 def _host(value: str) -> str:

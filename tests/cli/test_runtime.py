@@ -5,7 +5,9 @@ import pytest
 
 from optledger.bootstrap import StartupError, build, load_secret
 from optledger.config import ConfigError, Settings
-from optledger.domain.errors import AuthenticationFailed
+from optledger.domain.channels import Channel
+from optledger.domain.errors import AuthenticationFailed, InvalidLinkToken
+from optledger.services.messages import MessageSpec
 
 SECRET = base64.urlsafe_b64encode(bytes(range(32))).decode()
 
@@ -56,6 +58,34 @@ def test_a_different_secret_invalidates_the_keys(tmp_path):
         pytest.raises(AuthenticationFailed),
     ):
         runtime.services.tenants.authenticate(secret=secret)
+
+
+def _register_link(runtime) -> str:
+    services = runtime.services
+    tenant = services.tenants.create_tenant(name="acme").tenant
+    services.topics.create_topic(tenant_id=tenant.id, key="news", name="News")
+    (message,) = services.messages.register_messages(
+        tenant_id=tenant.id, messages=[MessageSpec(Channel.EMAIL, "ann@example.com", "news")]
+    )
+    return message.unsubscribe_url.rsplit("/", 1)[1]
+
+
+def test_link_keys_rotate_and_retire(tmp_path):
+    with build(settings_for(tmp_path)) as runtime:
+        old_link = _register_link(runtime)
+    with build(settings_for(tmp_path, LINK_KEYS="2,1")) as runtime:
+        assert runtime.services.links.page(token=old_link).masked_address == "a***@example.com"
+        tenant_id = runtime.services.tenants.get_tenant(name="acme").id
+        (message,) = runtime.services.messages.register_messages(
+            tenant_id=tenant_id, messages=[MessageSpec(Channel.EMAIL, "bob@example.com", "news")]
+        )
+        new_link = message.unsubscribe_url.rsplit("/", 1)[1]
+        key_ids = [base64.urlsafe_b64decode(link + "==")[1] for link in (old_link, new_link)]
+        assert key_ids == [1, 2]
+    with build(settings_for(tmp_path, LINK_KEYS="2")) as runtime:
+        assert runtime.services.links.page(token=new_link).masked_address == "b***@example.com"
+        with pytest.raises(InvalidLinkToken):
+            runtime.services.links.page(token=old_link)
 
 
 def test_a_configured_secret_needs_no_file(tmp_path):

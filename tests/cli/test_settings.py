@@ -40,6 +40,7 @@ def test_every_variable(tmp_path):
             "OPTLEDGER_PORT": "9000",
             "OPTLEDGER_WRITE_BATCH": "64",
             "OPTLEDGER_LOG_LEVEL": "DEBUG",
+            "OPTLEDGER_LINK_KEYS": " 3, 1 ",
             "UNRELATED": "ignored",
         }
     )
@@ -49,6 +50,7 @@ def test_every_variable(tmp_path):
         database_url="postgresql+psycopg://u:p@db/optledger",
         secret_key=SECRET,
         public_url="https://optout.example.com",
+        link_keys=(3, 1),
         host="10.1.2.3",
         port=9000,
         write_batch=64,
@@ -101,6 +103,15 @@ def test_secrets_stay_out_of_repr(tmp_path):
         ("PORT", "-1", "OPTLEDGER_PORT: must be an integer between 1 and 65535"),
         ("PORT", "٣", "OPTLEDGER_PORT: must be an integer between 1 and 65535"),
         ("WRITE_BATCH", "0", "OPTLEDGER_WRITE_BATCH: must be an integer between 1 and 10000"),
+        *(
+            (
+                "LINK_KEYS",
+                value,
+                "OPTLEDGER_LINK_KEYS: must be distinct key ids between 1 and 255, newest "
+                "first, e.g. 2,1",
+            )
+            for value in ("0", "256", "2,2", "2,,1", "two", "1;2")
+        ),
         ("WRITE_BATCH", "1e3", "OPTLEDGER_WRITE_BATCH: must be an integer between 1 and 10000"),
         (
             "LOG_LEVEL",

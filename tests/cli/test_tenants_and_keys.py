@@ -32,6 +32,14 @@ def test_tenant_create_json_shape(run):
         "default_region": "DE",
         "default_locale": "de-DE",
         "grace_period_days": 14,
+        "pages": {
+            "display_name": None,
+            "accent_color": None,
+            "logo_type": None,
+            "logo_bytes": None,
+            "undo_days": 30,
+            "link_days": 365,
+        },
     }
     assert re.fullmatch(r"olk_[A-Za-z0-9_-]{43}", created["api_key"])
 
@@ -52,6 +60,38 @@ def test_tenant_create_summary_shows_the_key_once_on_its_own_line(run, services)
     assert len(lines) == 3
     with services() as opened:
         assert opened.tenants.authenticate(secret=lines[2]).scope is Scope.ADMIN
+
+
+def test_tenant_set_changes_only_the_options_given(run, tenant, tmp_path):
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    first = run("tenant", "set", "acme", "--display-name", "Acme Mail", "--logo", str(logo))
+    assert first.exit_code == 0
+    assert first.stdout == (
+        "Tenant acme: pages show 'Acme Mail', accent default, a logo; undo for 30 days, "
+        "links work for 365 days.\n"
+    )
+    second = run("tenant", "set", "acme", "--accent-color", "#0B57D0", "--undo-days", "7", "--json")
+    assert second.exit_code == 0
+    assert json.loads(second.stdout)["pages"] == {
+        "display_name": "Acme Mail",
+        "accent_color": "#0b57d0",
+        "logo_type": "image/png",
+        "logo_bytes": 48,
+        "undo_days": 7,
+        "link_days": 365,
+    }
+    cleared = run("tenant", "set", "acme", "--display-name", "", "--no-logo", "--json")
+    assert json.loads(cleared.stdout)["pages"]["display_name"] is None
+    assert json.loads(cleared.stdout)["pages"]["logo_bytes"] is None
+
+
+def test_tenant_set_reports_every_bad_option(run, tenant):
+    result = run("tenant", "set", "acme", "--accent-color", "red", "--link-days", "7")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "accent_color: must be a colour such as #1a73e8" in result.stderr
+    assert "link_lifetime: must be between 30 and 3650 days" in result.stderr
 
 
 def test_duplicate_tenant_exits_with_4(run, tenant):

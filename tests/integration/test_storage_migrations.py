@@ -23,7 +23,7 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0002"]
+            assert versions.scalars().all() == ["0003"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
@@ -50,7 +50,11 @@ def test_concurrent_upgrades(empty_database_url: str) -> None:
 
 def test_revisions_never_import_optledger() -> None:
     revisions = sorted(VERSIONS.glob("*.py"))
-    assert [path.name for path in revisions] == ["0001_initial.py", "0002_idempotency_keys.py"]
+    assert [path.name for path in revisions] == [
+        "0001_initial.py",
+        "0002_idempotency_keys.py",
+        "0003_tenant_pages.py",
+    ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         modules = {

@@ -108,7 +108,7 @@ class PageSettings:
     """`#rrggbb`, for buttons and toggles."""
     logo: bytes | None = None
     logo_type: str | None = None
-    """The logo's media type: image/png, image/jpeg, image/webp or image/gif."""
+    """The logo's media type: image/png, image/jpeg or image/gif."""
     undo_period: timedelta = DEFAULT_UNDO_PERIOD
     """How long after an opt-out the person may undo it from its confirmation page."""
     link_lifetime: timedelta = DEFAULT_LINK_LIFETIME

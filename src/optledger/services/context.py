@@ -8,7 +8,7 @@ written together, inside the caller's unit of work.
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from optledger.domain.channels import Channel, normalise_address
 from optledger.domain.errors import InvalidInput, NotFound
@@ -30,7 +30,9 @@ from optledger.domain.secrets import KeyedHasher
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
 
-__all__ = ["AddressKey", "Attribution", "PreparedTarget", "ServiceContext"]
+__all__ = ["TENANT_TTL", "AddressKey", "Attribution", "PreparedTarget", "ServiceContext"]
+
+TENANT_TTL = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +67,26 @@ class ServiceContext:
     hasher: KeyedHasher
     keyring: LinkKeyring
     public_url: str
-    _tenants: dict[int, Tenant] = dataclasses.field(default_factory=dict, init=False, repr=False)
+    _tenants: dict[int, tuple[Tenant, datetime]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def tenant(self, tenant_id: int) -> Tenant:
-        """The tenant, read once and then kept: its settings do not change after creation,
-        and every use case needs it (a look-up saved on every write and check)."""
-        tenant = self._tenants.get(tenant_id)
+        """The tenant, kept for TENANT_TTL: every use case needs it, and its settings
+        change rarely (a change made in another process shows within TENANT_TTL)."""
+        now = self.clock.now()
+        kept = self._tenants.get(tenant_id)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        tenant = self.transactions.read(lambda uow: uow.tenants.get(tenant_id))
         if tenant is None:
-            tenant = self.transactions.read(lambda uow: uow.tenants.get(tenant_id))
-            if tenant is None:
-                raise NotFound(kind="tenant", key=str(tenant_id))
-            self._tenants[tenant_id] = tenant
+            raise NotFound(kind="tenant", key=str(tenant_id))
+        self._tenants[tenant_id] = (tenant, now + TENANT_TTL)
         return tenant
+
+    def forget_tenant(self, tenant_id: int) -> None:
+        """Drop the kept copy of a tenant whose settings this process just changed."""
+        self._tenants.pop(tenant_id, None)
 
     def address_key(
         self, *, tenant: Tenant, channel: Channel, raw: str, field: str = "address"

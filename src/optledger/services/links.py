@@ -396,7 +396,10 @@ class LinkService:
     def _centre(self, uow: UnitOfWork, *, link: _Link) -> PreferenceCentre:
         tenant = link.tenant
         addresses = _addresses_of(uow, link=link)
-        topics = uow.topics.of_tenant(tenant.id)
+        topics = sorted(
+            uow.topics.of_tenant(tenant.id),
+            key=lambda t: (t.category is Category.TRANSACTIONAL, t.name.casefold(), t.id),
+        )
         states = {
             (s.address_id, s.topic_id): s
             for s in uow.subscriptions.of_addresses([a.id for a in addresses])

@@ -133,7 +133,9 @@ class MessageService:
             topic=topic.key,
             campaign=message.campaign,
             unsubscribe_url=url,
-            headers=list_unsubscribe_headers(url=url),
+            headers=list_unsubscribe_headers(url=url)
+            if key.channel is Channel.EMAIL and topic.unsubscribable
+            else None,
         )
 
 

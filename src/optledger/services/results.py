@@ -94,7 +94,8 @@ class RegisteredMessage:
     topic: str
     campaign: str | None
     unsubscribe_url: str
-    headers: ListUnsubscribeHeaders
+    headers: ListUnsubscribeHeaders | None
+    """None unless the message is an email about a topic the person may leave."""
 
 
 @dataclass(frozen=True, slots=True)

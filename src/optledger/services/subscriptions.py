@@ -67,7 +67,9 @@ class SubscriptionService:
             the_topic = require_topic(uow, tenant_id, topic)
             if channel not in the_topic.channels:
                 raise InvalidInput.of("channel", f"topic {topic!r} is not sent on {channel}")
-            contact_id = _ensure_contact(uow, self._ctx, tenant_id=tenant_id, external_id=contact)
+            contact_id = _ensure_contact(
+                uow, self._ctx, tenant_id=tenant_id, external_id=contact, locale=provenance.locale
+            )
             the_address = ensure_address(
                 uow, self._ctx, tenant_id=tenant_id, key=key, contact_id=contact_id
             )
@@ -298,17 +300,26 @@ def _topics_on_channel(topics: list[Topic], *, address: Address, strict: bool) -
 
 
 def _ensure_contact(
-    uow: UnitOfWork, ctx: ServiceContext, *, tenant_id: int, external_id: str | None
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    tenant_id: int,
+    external_id: str | None,
+    locale: str | None,
 ) -> int | None:
+    """The contact's id, created on first use. A subscribe that says which language the
+    person uses stores it as the contact's locale, which the hosted pages speak."""
     if external_id is None:
         return None
     existing = uow.contacts.by_external_id(tenant_id, external_id)
-    if existing is not None:
-        return existing.id
-    created = uow.contacts.add(
-        tenant_id=tenant_id, external_id=external_id, locale=None, created_at=ctx.clock.now()
-    )
-    return created.id
+    if existing is None:
+        created = uow.contacts.add(
+            tenant_id=tenant_id, external_id=external_id, locale=locale, created_at=ctx.clock.now()
+        )
+        return created.id
+    if locale is not None and existing.locale != locale:
+        uow.contacts.set_locale(existing.id, locale)
+    return existing.id
 
 
 def _queue_notices(

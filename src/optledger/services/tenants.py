@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from optledger.domain.errors import AuthenticationFailed, Conflict, NotFound
-from optledger.domain.model import ApiKey, Scope, Tenant
+from optledger.domain.model import ApiKey, PageSettings, Scope, Tenant
 from optledger.domain.ports import UnitOfWork
 from optledger.domain.secrets import new_secret
 from optledger.services.context import ServiceContext
@@ -11,6 +11,7 @@ from optledger.services.results import CreatedKey, CreatedTenant, Principal
 from optledger.services.validation import (
     check_grace_period,
     check_locale,
+    check_page_settings,
     check_region,
     check_tenant_name,
     check_text,
@@ -69,6 +70,21 @@ class TenantService:
         tenant = self._ctx.transactions.read(lambda uow: uow.tenants.by_name(name))
         if tenant is None:
             raise NotFound(kind="tenant", key=name)
+        return tenant
+
+    def set_pages(self, *, tenant_id: int, pages: PageSettings) -> Tenant:
+        """Replace the tenant's page settings (branding, undo period, link lifetime)."""
+        checked = check_page_settings(pages)
+        self._ctx.tenant(tenant_id)
+
+        def work(uow: UnitOfWork) -> Tenant:
+            uow.tenants.set_pages(tenant_id, checked)
+            tenant = uow.tenants.get(tenant_id)
+            assert tenant is not None
+            return tenant
+
+        tenant = self._ctx.transactions.write(work)
+        self._ctx.forget_tenant(tenant_id)
         return tenant
 
     def create_key(self, *, tenant_id: int, name: str, scope: Scope) -> CreatedKey:

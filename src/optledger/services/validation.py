@@ -1,14 +1,17 @@
 """Checks on names, keys and other plain inputs, each raising InvalidInput for its field."""
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 from optledger.domain.channels import is_valid_region
-from optledger.domain.errors import InvalidInput
+from optledger.domain.errors import FieldError, InvalidInput
+from optledger.domain.model import PageSettings
 
 __all__ = [
     "check_grace_period",
     "check_locale",
+    "check_page_settings",
     "check_region",
     "check_tenant_name",
     "check_text",
@@ -20,6 +23,17 @@ _TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _TOPIC_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 _LOCALE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?")
 MAX_GRACE_PERIOD = timedelta(days=365)
+MAX_LOGO_BYTES = 100 * 1024
+MIN_LINK_LIFETIME = timedelta(days=30)
+"""CAN-SPAM: an opt-out mechanism must keep working for 30 days after the message."""
+MAX_LINK_LIFETIME = timedelta(days=3650)
+MAX_UNDO_PERIOD = timedelta(days=365)
+_ACCENT_COLOR = re.compile(r"#[0-9a-f]{6}")
+_LOGO_SIGNATURES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+}
 
 
 def check_tenant_name(value: str) -> str:
@@ -72,3 +86,39 @@ def check_token(value: str, *, field: str) -> str:
     if not value or len(value) > 512 or not value.isascii():
         raise InvalidInput.of(field, "is not a valid token")
     return value
+
+
+def check_page_settings(pages: PageSettings) -> PageSettings:
+    """The settings with the display name trimmed and the colour lower-cased; every field
+    at fault is reported at once."""
+    errors: list[FieldError] = []
+    display_name = pages.display_name
+    if display_name is not None:
+        try:
+            display_name = check_text(display_name, field="display_name", max_length=200)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    accent_color = None if pages.accent_color is None else pages.accent_color.lower()
+    if accent_color is not None and not _ACCENT_COLOR.fullmatch(accent_color):
+        errors.append(FieldError("accent_color", "must be a colour such as #1a73e8"))
+    errors.extend(_logo_errors(pages.logo, pages.logo_type))
+    if not timedelta(0) <= pages.undo_period <= MAX_UNDO_PERIOD:
+        errors.append(FieldError("undo_period", "must be between 0 and 365 days"))
+    if not MIN_LINK_LIFETIME <= pages.link_lifetime <= MAX_LINK_LIFETIME:
+        errors.append(FieldError("link_lifetime", "must be between 30 and 3650 days"))
+    if errors:
+        raise InvalidInput(*errors)
+    return replace(pages, display_name=display_name, accent_color=accent_color)
+
+
+def _logo_errors(logo: bytes | None, logo_type: str | None) -> list[FieldError]:
+    if logo is None:
+        return [] if logo_type is None else [FieldError("logo_type", "needs a logo")]
+    if len(logo) > MAX_LOGO_BYTES:
+        return [FieldError("logo", f"must be at most {MAX_LOGO_BYTES // 1024} KiB")]
+    signatures = _LOGO_SIGNATURES.get(logo_type or "")
+    if signatures is None:
+        return [FieldError("logo_type", "must be image/png, image/jpeg or image/gif")]
+    if not logo.startswith(signatures):
+        return [FieldError("logo", f"is not a {logo_type} image")]
+    return []

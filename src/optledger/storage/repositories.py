@@ -48,6 +48,8 @@ from optledger.domain import ports
 from optledger.domain.channels import Channel
 from optledger.domain.errors import Conflict
 from optledger.domain.model import (
+    DEFAULT_LINK_LIFETIME,
+    DEFAULT_UNDO_PERIOD,
     Action,
     Address,
     ApiKey,
@@ -59,6 +61,7 @@ from optledger.domain.model import (
     Message,
     OutboxItem,
     Outcome,
+    PageSettings,
     Provenance,
     RequestState,
     Scope,
@@ -301,6 +304,14 @@ def _tenant_from_row(row: Record) -> Tenant:
         default_locale=row.default_locale,
         grace_period=row.grace_period,
         created_at=_from_db(row.created_at),
+        pages=PageSettings(
+            display_name=row.display_name,
+            accent_color=row.accent_color,
+            logo=None if row.logo is None else bytes(row.logo),
+            logo_type=row.logo_type,
+            undo_period=row.undo_period or DEFAULT_UNDO_PERIOD,
+            link_lifetime=row.link_lifetime or DEFAULT_LINK_LIFETIME,
+        ),
     )
 
 
@@ -536,6 +547,20 @@ class SqlTenantRepository:
         rows = self._connection.execute(_select(tenants, (), ("id",)))
         return [_tenant_from_row(row) for row in rows]
 
+    def set_pages(self, tenant_id: int, pages: PageSettings) -> None:
+        self._connection.execute(
+            _update(tenants, ("id",)),
+            {
+                "where_id": tenant_id,
+                "display_name": pages.display_name,
+                "accent_color": pages.accent_color,
+                "logo": pages.logo,
+                "logo_type": pages.logo_type,
+                "undo_period": pages.undo_period,
+                "link_lifetime": pages.link_lifetime,
+            },
+        )
+
 
 class SqlApiKeyRepository:
     def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
@@ -700,6 +725,11 @@ class SqlContactRepository:
         parameters = {"tenant_id": tenant_id, "external_id": external_id}
         row = self._connection.execute(statement, parameters).first()
         return None if row is None else _contact_from_row(row)
+
+    def set_locale(self, contact_id: int, locale: str) -> None:
+        self._connection.execute(
+            _update(contacts, ("id",)), {"where_id": contact_id, "locale": locale}
+        )
 
     def mark_erased(self, contact_id: int, *, at: datetime) -> None:
         self._connection.execute(

@@ -97,6 +97,13 @@ tenants = Table(
     Column("default_locale", String(35), nullable=False),
     Column("grace_period", Interval(), nullable=False),
     _created_at(),
+    # Page settings (migration 0003); NULL means the default of `PageSettings`.
+    Column("display_name", String(200), nullable=True),
+    Column("accent_color", String(7), nullable=True),
+    Column("logo", LargeBinary(), nullable=True),
+    Column("logo_type", String(32), nullable=True),
+    Column("undo_period", Interval(), nullable=True),
+    Column("link_lifetime", Interval(), nullable=True),
     UniqueConstraint("name"),
 )
 

@@ -431,7 +431,10 @@ class MessageOut(_Out):
     topic: str
     campaign: str | None
     unsubscribe_url: str
-    headers: HeadersOut
+    """The link for the message's body: the landing page, where the person can leave."""
+    headers: HeadersOut | None
+    """The RFC 8058 one-click headers; null unless the message is an email about a topic
+    the person may leave (a transactional topic that cannot be left gets none)."""
 
     @classmethod
     def of(cls, message: RegisteredMessage) -> Self:
@@ -442,7 +445,7 @@ class MessageOut(_Out):
             topic=message.topic,
             campaign=message.campaign,
             unsubscribe_url=message.unsubscribe_url,
-            headers=HeadersOut.of(message.headers),
+            headers=None if message.headers is None else HeadersOut.of(message.headers),
         )
 
 
