@@ -6,7 +6,9 @@ a tenant, a topic and a key with the CLI, then drives it with wrk (Debian packag
 1. `POST /v1/unsubscribe` of distinct new addresses at 64 connections: durable writes/s
    and latency percentiles (each 2xx was committed before it was sent);
 2. `GET /v1/checks` of one address at 4 connections: latency of a single check;
-3. the same uvicorn settings serving bench/hello_asgi.py at 64 connections: the ceiling
+3. RFC 8058 one-click `POST /u/{token}` at 64 connections, each token a distinct
+   registered message, as Gmail sends it: durable opt-outs/s through the hosted-pages door;
+4. the same uvicorn settings serving bench/hello_asgi.py at 64 connections: the ceiling
    of HTTP on this machine, and the ratio of (1) to it.
 
     .venv/bin/python bench/http_api.py --seconds 10
@@ -47,6 +49,26 @@ function request()
 end
 """
 AUTH_LUA = 'wrk.headers["Authorization"] = "Bearer KEY"\n'
+ONE_CLICK_LUA = """
+tokens = {TOKENS}
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  wrk.body = "List-Unsubscribe=One-Click"
+end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, "/u/" .. tokens[((counter - 1) * 2 + id - 1) % #tokens + 1])
+end
+"""
+ONE_CLICK_MESSAGES = 40_000
+"""Enough distinct links that every one-click in the run is a first, changing opt-out."""
 
 
 def free_port() -> int:
@@ -102,6 +124,27 @@ def wrk(*, binary: str, url: str, connections: int, seconds: int, script: str) -
                 value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
             )
     return result
+
+
+def _one_click_tokens(base: str, key: str) -> list[str]:
+    """Register ONE_CLICK_MESSAGES messages through the API; the tokens of their links."""
+    tokens = []
+    with httpx2.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+        for batch in range(ONE_CLICK_MESSAGES // 1000):
+            body = {
+                "messages": [
+                    {"channel": "email", "address": f"c{batch}-{i}@example.com", "topic": "news"}
+                    for i in range(1000)
+                ]
+            }
+            answer = client.post("/v1/messages", json=body, timeout=60)
+            answer.raise_for_status()
+            tokens += [m["unsubscribe_url"].rsplit("/", 1)[1] for m in answer.json()["messages"]]
+    return tokens
+
+
+def _lua_strings(values: list[str]) -> str:
+    return ",".join(f'"{value}"' for value in values)
 
 
 def optledger(data_dir: Path, *args: str) -> str:
@@ -165,6 +208,13 @@ def main() -> None:
                 seconds=args.seconds,
                 script=AUTH_LUA.replace("KEY", key),
             )
+            one_click = wrk(
+                binary=binary,
+                url=base,
+                connections=64,
+                seconds=args.seconds,
+                script=ONE_CLICK_LUA.replace("TOKENS", _lua_strings(_one_click_tokens(base, key))),
+            )
         finally:
             server.terminate()
             server.wait()
@@ -205,6 +255,7 @@ def main() -> None:
     for name, row in (
         ("durable unsubscribes, 64 connections", writes),
         ("single check, 4 connections", checks),
+        ("one-click opt-outs (RFC 8058), 64 connections", one_click),
         ("hello-world ASGI ceiling, 64 connections", ceiling),
     ):
         print(

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from optledger import __version__
+from optledger.api.pages import create_pages_app
 from optledger.api.rest import install_rest_api
 from optledger.services import Services
 
@@ -87,6 +88,7 @@ def create_app(
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
     install_rest_api(app, services=services)
+    app.mount("/u", create_pages_app(services=services))
     return app
 
 
