@@ -46,8 +46,9 @@ ASSETS: Final = {"pages.css": "text/css; charset=utf-8"}
 """The files served under /u/assets/, and their media types."""
 
 _COLOR: Final = re.compile(r"#[0-9a-fA-F]{6}")
-_LOGO_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-_MAX_LOGO_BYTES: Final = 256 * 1024
+_LOGO_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/gif"})
+"""What `optledger.services.validation` accepts; checked again before it goes into a
+`data:` URI, so nothing else can ever be inlined."""
 _WHITE: Final = (1.0, 1.0, 1.0)
 _DARK_TEXT: Final = "#111111"
 _AA_TEXT: Final = 4.5
@@ -115,7 +116,7 @@ class BrandView:
 
 
 def _logo_uri(logo: bytes | None, logo_type: str | None) -> str | None:
-    if not logo or logo_type not in _LOGO_TYPES or len(logo) > _MAX_LOGO_BYTES:
+    if not logo or logo_type not in _LOGO_TYPES:
         return None
     return f"data:{logo_type};base64,{base64.b64encode(logo).decode('ascii')}"
 
