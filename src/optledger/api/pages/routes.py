@@ -127,12 +127,10 @@ class PageHandlers:
         """`POST /u/{token}/leave`: leave the link's topic or stop everything."""
         if request.method == "OPTIONS":
             return _options(ACTION_METHODS)
-        post = await self._checked_post(request, invalid_lang_action=".")
-        if isinstance(post, Response):
-            return post
-        scope = _scope(post.form)
-        if scope is None:
-            return self._invalid_input(request, post, InvalidInput.of("scope", _SCOPE_REASON))
+        checked = await self._scoped_post(request)
+        if isinstance(checked, Response):
+            return checked
+        post, scope = checked
         provenance = _provenance(request, via="landing_page", locale=post.locale)
         try:
             page = await run_in_threadpool(
@@ -152,12 +150,10 @@ class PageHandlers:
         """`POST /u/{token}/undo`: take back a recent opt-out of the link's address."""
         if request.method == "OPTIONS":
             return _options(ACTION_METHODS)
-        post = await self._checked_post(request, invalid_lang_action=".")
-        if isinstance(post, Response):
-            return post
-        scope = _scope(post.form)
-        if scope is None:
-            return self._invalid_input(request, post, InvalidInput.of("scope", _SCOPE_REASON))
+        checked = await self._scoped_post(request)
+        if isinstance(checked, Response):
+            return checked
+        post, scope = checked
         provenance = _provenance(request, via="landing_page", locale=post.locale)
         try:
             page = await run_in_threadpool(
@@ -277,6 +273,16 @@ class PageHandlers:
         except Forbidden:
             return self._error(request, post, kind="expired", status=403)
         return post
+
+    async def _scoped_post(self, request: Request) -> tuple[_Post, LeaveScope] | Response:
+        """A checked landing-page form (leave, undo) and the scope it names."""
+        post = await self._checked_post(request, invalid_lang_action=".")
+        if isinstance(post, Response):
+            return post
+        scope = _scope(post.form)
+        if scope is None:
+            return self._invalid_input(request, post, InvalidInput.of("scope", _SCOPE_REASON))
+        return post, scope
 
     async def _save_preferences(self, request: Request) -> Response:
         post = await self._checked_post(request)
