@@ -11,10 +11,9 @@ link they see. Only the explicit actions (`one_click`, `leave`, `save_preference
 `undo`) write, and the doors expose those on POST only.
 """
 
-import hashlib
 import hmac
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -276,14 +275,7 @@ class LinkService:
                 everything=everything,
                 provenance=provenance,
             )
-            after = self._centre(uow, link=link)
-            return PreferenceCentre(
-                branding=after.branding,
-                default_locale=after.default_locale,
-                contact_locale=after.contact_locale,
-                channels=after.channels,
-                changed=changed,
-            )
+            return replace(self._centre(uow, link=link), changed=changed)
 
         return self._ctx.transactions.write(work)
 
@@ -304,8 +296,7 @@ class LinkService:
             raise Forbidden("form: this page has expired; open the link again")
 
     def _form_proof(self, *, token: str, minute: int) -> str:
-        digest = self._ctx.hasher.secret_hash(f"form\x1f{token}\x1f{minute}")
-        return hashlib.sha256(digest.encode()).hexdigest()[:32]
+        return self._ctx.hasher.secret_hash(f"form\x1f{token}\x1f{minute}")[:32]
 
     def _claims(self, token: str) -> tuple[LinkClaims, Tenant]:
         claims = self._ctx.keyring.open(token)
