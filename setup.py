@@ -1,6 +1,7 @@
 """The build of optledger. Everything is declared in pyproject.toml; this file adds one step
 to `build_py`: compiling the hosted pages' message catalogs (.po → .mo), which are build
-products and not kept in the repository. An editable install compiles them in place."""
+products and not kept in the repository. (An editable install, as scripts/install makes,
+reads the catalogs from the source tree, where scripts/install compiles them.)"""
 
 from pathlib import Path
 
@@ -16,9 +17,7 @@ class BuildPyWithCatalogs(build_py):
     def run(self) -> None:
         super().run()
         source = Path(__file__).resolve().parent / "src" / CATALOGS
-        target = (
-            source if getattr(self, "editable_mode", False) else Path(self.build_lib) / CATALOGS
-        )
+        target = Path(self.build_lib) / CATALOGS
         for po_path in sorted(source.glob("*/LC_MESSAGES/messages.po")):
             mo_path = target / po_path.relative_to(source).with_suffix(".mo")
             mo_path.parent.mkdir(parents=True, exist_ok=True)

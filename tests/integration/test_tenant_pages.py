@@ -70,7 +70,7 @@ def test_bad_page_settings_are_all_reported_and_nothing_is_written(services):
     assert caught.value.errors == (
         FieldError("display_name", "must not be empty"),
         FieldError("accent_color", "must be a colour such as #1a73e8"),
-        FieldError("logo", "is not a image/png image"),
+        FieldError("logo", "does not hold image/png data"),
         FieldError("undo_period", "must be between 0 and 365 days"),
         FieldError("link_lifetime", "must be between 30 and 3650 days"),
     )

@@ -120,5 +120,5 @@ def _logo_errors(logo: bytes | None, logo_type: str | None) -> list[FieldError]:
     if signatures is None:
         return [FieldError("logo_type", "must be image/png, image/jpeg or image/gif")]
     if not logo.startswith(signatures):
-        return [FieldError("logo", f"is not a {logo_type} image")]
+        return [FieldError("logo", f"does not hold {logo_type} data")]
     return []
