@@ -6,6 +6,7 @@
 | NotFound                               | 3 |
 | Conflict                               | 4 |
 | Forbidden                              | 5 |
+| Unavailable (the database stayed busy) | 7 (nothing was written; run it again) |
 | any other OptledgerError               | 1 |
 | ConfigError, StartupError              | 1 |
 
@@ -21,7 +22,14 @@ from typer.core import TyperGroup
 
 from optledger.bootstrap import StartupError
 from optledger.config import ConfigError
-from optledger.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, OptledgerError
+from optledger.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OptledgerError,
+    Unavailable,
+)
 
 __all__ = ["EXIT_CODES", "ErrorMappingGroup", "exit_code", "messages"]
 
@@ -30,6 +38,7 @@ EXIT_CODES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (NotFound, 3),
     (Conflict, 4),
     (Forbidden, 5),
+    (Unavailable, 7),
     (OptledgerError, 1),
     (ConfigError, 1),
     (StartupError, 1),

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidLinkToken",
     "NotFound",
     "OptledgerError",
+    "Unavailable",
 ]
 
 
@@ -96,3 +97,19 @@ class InvalidLinkToken(OptledgerError):
 
     def __init__(self) -> None:
         super().__init__("this link is not valid")
+
+
+class Unavailable(OptledgerError):
+    """The write could not be stored now (the database stayed busy past the wait allowed,
+    or could not be reached); nothing of it was recorded, and the same request may simply
+    be sent again after `retry_after` seconds.
+
+    It is never raised for contention that ends within the wait: a writer waits for a lock
+    held by another process rather than failing.
+    """
+
+    code = "unavailable"
+
+    def __init__(self, *, retry_after: int = 1) -> None:
+        super().__init__("the database is busy or unreachable; nothing was written, try again")
+        self.retry_after = retry_after

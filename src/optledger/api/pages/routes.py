@@ -31,6 +31,7 @@ from optledger.domain.errors import (
     Forbidden,
     InvalidInput,
     InvalidLinkToken,
+    Unavailable,
 )
 from optledger.domain.model import Provenance
 from optledger.services.links import LeaveScope, LinkPage, LinkService
@@ -48,6 +49,7 @@ ONE_CLICK_DONE: Final = "Unsubscribed.\n"
 ONE_CLICK_BAD_BODY: Final = "Bad request: the body must be List-Unsubscribe=One-Click\n"
 ONE_CLICK_NOT_FOUND: Final = "Not found.\n"
 ONE_CLICK_FORBIDDEN: Final = "Forbidden: this topic cannot be unsubscribed from.\n"
+ONE_CLICK_UNAVAILABLE: Final = "Service unavailable: nothing was changed, try again.\n"
 TOO_LARGE: Final = "Content too large.\n"
 
 ROOT_METHODS: Final = "GET, HEAD, POST, OPTIONS"
@@ -96,6 +98,8 @@ class PageHandlers:
                 return await handler(request)
             except HTTPException:
                 raise
+            except Unavailable as exc:
+                return self._server_error(request, status=503, retry_after=exc.retry_after)
             except Exception as exc:
                 frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
                 _log.error(
@@ -231,6 +235,11 @@ class PageHandlers:
             return plain(ONE_CLICK_NOT_FOUND, status=404)
         except Forbidden:
             return plain(ONE_CLICK_FORBIDDEN, status=403)
+        except Unavailable as exc:
+            # A mail provider retries a 5xx; it gets text, never a page.
+            return plain(
+                ONE_CLICK_UNAVAILABLE, status=503, headers={"Retry-After": str(exc.retry_after)}
+            )
         return plain(ONE_CLICK_DONE, status=200)
 
     # -- the page forms -------------------------------------------------------------------
@@ -432,17 +441,20 @@ class PageHandlers:
             lang_action=lang_action,
         )
 
-    def _server_error(self, request: Request) -> Response:
+    def _server_error(
+        self, request: Request, *, status: int = 500, retry_after: int | None = None
+    ) -> Response:
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         try:
             locale = choose_locale(
                 explicit=request.query_params.get("lang"),
                 accept_language=request.headers.get("accept-language"),
             )
-            return self._renderer.render(
+            response = self._renderer.render(
                 request,
                 "error.html",
                 locale=locale,
-                status=500,
+                status=status,
                 kind="server_error",
                 errors=(),
                 urls=None,
@@ -450,7 +462,9 @@ class PageHandlers:
             )
         except Exception:
             _log.error("hosted page: the error page itself failed to render")
-            return plain("Internal server error.\n", status=500)
+            return plain("Internal server error.\n", status=status, headers=headers)
+        response.headers.update(headers)
+        return response
 
 
 _SCOPE_REASON: Final = "must be 'topic' or 'everything'"

@@ -11,6 +11,7 @@
 | Conflict                                      | 409    | /problems/conflict                   |
 | a body over the size limit                    | 413    | /problems/too-large                  |
 | a body of another media type                  | 415    | /problems/unsupported-media-type     |
+| Unavailable (the database stayed busy)        | 503    | /problems/unavailable, Retry-After   |
 | any other HTTP error (405 …)                  | its own| about:blank                          |
 | anything else                                 | 500    | /problems/internal, no detail        |
 
@@ -39,6 +40,7 @@ from optledger.domain.errors import (
     InvalidLinkToken,
     NotFound,
     OptledgerError,
+    Unavailable,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "TOO_LARGE",
     "UNAUTHENTICATED",
+    "UNAVAILABLE",
     "UNSUPPORTED_MEDIA_TYPE",
     "HttpProblem",
     "Kind",
@@ -86,6 +89,7 @@ UNSUPPORTED_MEDIA_TYPE: Final = Kind(
     "/problems/unsupported-media-type", "Unsupported media type", 415
 )
 INTERNAL: Final = Kind("/problems/internal", "Internal error", 500)
+UNAVAILABLE: Final = Kind("/problems/unavailable", "Service unavailable", 503)
 INVALID_IDEMPOTENCY_KEY: Final = Kind(
     "/problems/invalid-idempotency-key", "Invalid Idempotency-Key", 400
 )
@@ -103,6 +107,7 @@ _BY_ERROR: Final[tuple[tuple[type[OptledgerError], Kind], ...]] = (
     (Forbidden, FORBIDDEN),
     (NotFound, NOT_FOUND),
     (Conflict, CONFLICT),
+    (Unavailable, UNAVAILABLE),
 )
 _BY_STATUS: Final = {k.status: k for k in (NOT_FOUND, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)}
 
@@ -120,6 +125,8 @@ _DESCRIPTIONS: Final = {
     422: "The input is invalid (`/problems/invalid-input`), or the Idempotency-Key was "
     "used for another request (`/problems/idempotency-key-reused`).",
     500: "An unexpected error (`/problems/internal`).",
+    503: "The database stayed busy or could not be reached; nothing was written. Send the "
+    "same request again after `Retry-After` seconds (`/problems/unavailable`).",
 }
 
 
@@ -159,13 +166,13 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` entries of a route for these statuses, plus 500."""
+    """The `responses=` entries of a route for these statuses, plus 500 and 503."""
     return {
         status: {
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 500)
+        for status in (*statuses, 500, 503)
     }
 
 
@@ -193,6 +200,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
             kind, detail="The input is invalid.", errors=[FieldError("token", exc.message)]
         )
     headers = {"WWW-Authenticate": "Bearer"} if kind is UNAUTHENTICATED else None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem_response(kind, detail=exc.message, headers=headers)
 
 
