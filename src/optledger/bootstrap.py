@@ -16,6 +16,15 @@ Keep that secret, and back it up together with the database. The only trace left
 erased person is the keyed hash of each address they suppressed; with a different secret
 those hashes no longer match, the person could be contacted again, every API key stops
 working and every unsubscribe link already sent becomes invalid.
+
+The data directory
+------------------
+Nothing is opened before `prepare_data_dir` has checked where it lives: the default data
+directory is created (mode 0700) on first use, but a configured data directory, or the
+directory of a configured SQLite file, must already exist. A mistyped path is an error
+naming it, never a new directory tree holding a second, empty ledger and a new secret
+(docs/decisions/0014-one-default-database.md). `describe_database` is the one line every
+command prints about the database it uses.
 """
 
 import base64
@@ -29,10 +38,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, OperationalError
 
-from optledger.config import MIN_SECRET_BYTES, ConfigError, Settings, decode_secret
+from optledger.config import (
+    DATABASE_FILE,
+    MIN_SECRET_BYTES,
+    ConfigError,
+    Settings,
+    decode_secret,
+)
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
 from optledger.outbound.keyring import AesGcmKeyring
@@ -52,11 +68,16 @@ __all__ = [
     "StartupError",
     "build",
     "check_database",
+    "describe_database",
     "load_secret",
+    "prepare_data_dir",
+    "stray_database",
     "upgrade_database",
 ]
 
 _HASHER_LABEL: Final = b"optledger/v1/keyed-hasher"
+_DATA_DIR_MODE: Final = 0o700
+_HIDDEN: Final = "***"
 _SECRET_FILE_NOTE: Final = (
     b"# optledger installation secret. Keep it, and back it up with the database: the\n"
     b"# hashes that stop erased people from being contacted again, the API keys and the\n"
@@ -111,8 +132,9 @@ def build(settings: Settings) -> Runtime:
     Raises ConfigError for an unusable database URL or secret key file, StartupError
     when the database cannot be reached or is unsafe.
     """
+    prepare_data_dir(settings)
     secret = load_secret(settings)
-    engine = _open_engine(settings)
+    engine = _open_engine(settings.database_url)
     try:
         upgrade(engine)
         transactions = SqlTransactions(
@@ -147,21 +169,112 @@ def check_database(settings: Settings) -> list[str]:
         return check_drift(engine)
 
 
+def prepare_data_dir(settings: Settings) -> None:
+    """Check (or, for the default location, create) the directories that the database and
+    the secret key file live in, before anything is opened in them.
+
+    Raises ConfigError naming the directory: a configured data directory that does not
+    exist or is not a directory, a SQLite file whose directory does not exist, a relative
+    SQLite path (it would depend on the working directory).
+    """
+    data_dir = settings.data_dir
+    database = _sqlite_file(settings.database_url)
+    if settings.create_data_dir:
+        if settings.secret_key is None or (database is not None and database.parent == data_dir):
+            _create_private_directory(data_dir)
+    elif not data_dir.exists():
+        raise ConfigError(
+            f"OPTLEDGER_DATA_DIR: {data_dir} does not exist; create it, or correct the "
+            "variable (unset, the default location is used)"
+        )
+    elif not data_dir.is_dir():
+        raise ConfigError(f"OPTLEDGER_DATA_DIR: {data_dir} is not a directory")
+    if database is not None and not database.parent.is_dir():
+        raise ConfigError(
+            f"OPTLEDGER_DATABASE_URL: the directory {database.parent} does not exist; create "
+            "it, or correct the URL"
+        )
+
+
+def describe_database(settings: Settings) -> str:
+    """The database in use, for people: a SQLite file's path, or the URL with its password
+    replaced by `***`."""
+    database = _sqlite_file(settings.database_url)
+    if database is not None:
+        return str(database)
+    url = _parse_url(settings.database_url)
+    if "password" not in url.query:
+        return url.render_as_string(hide_password=True)
+    # A password in the query string (psycopg takes one there too) is hidden the same way;
+    # a placeholder first, since the rendering percent-encodes the query's `*`.
+    placeholder = "hidden" + secrets.token_hex(8)
+    url = url.update_query_dict({"password": placeholder})
+    return url.render_as_string(hide_password=True).replace(placeholder, _HIDDEN)
+
+
+def stray_database(settings: Settings, *, directory: Path) -> Path | None:
+    """`directory`'s own `optledger.db` when it is not the database in use: a ledger
+    someone may have meant (the working directory used to be the default), worth a warning."""
+    candidate = directory / DATABASE_FILE
+    if not candidate.is_file():
+        return None
+    database = _sqlite_file(settings.database_url)
+    if database is not None and database.is_file() and database.samefile(candidate):
+        return None
+    return candidate
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    """The absolute path of a SQLite database file; None for any other database (and for
+    an in-memory one, which the engine refuses with its own message)."""
+    url = _parse_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    name = url.database or ""
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    if not name.startswith("/"):
+        raise ConfigError(
+            "OPTLEDGER_DATABASE_URL: a SQLite file needs an absolute path, "
+            "sqlite:////path/to/optledger.db, so that it does not depend on the working directory"
+        )
+    return Path(os.path.abspath(name))
+
+
+def _parse_url(database_url: str) -> URL:
+    try:
+        return make_url(database_url)
+    except (ArgumentError, ValueError):
+        raise ConfigError("OPTLEDGER_DATABASE_URL: is not a valid database URL") from None
+
+
+def _create_private_directory(directory: Path) -> None:
+    """The default data directory, private to its owner; parents get the usual mode."""
+    try:
+        directory.mkdir(mode=_DATA_DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "not a directory" if isinstance(exc, FileExistsError) else _reason(exc)
+        raise ConfigError(
+            f"the default data directory {directory} cannot be used ({reason}); set "
+            "OPTLEDGER_DATA_DIR to a directory that exists"
+        ) from None
+
+
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = _open_engine(settings)
+    prepare_data_dir(settings)
+    engine = _open_engine(settings.database_url)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def _open_engine(settings: Settings) -> Engine:
+def _open_engine(url: str) -> Engine:
     """An engine that has connected once, so a bad URL or a server that is down fails
     here with a clear message rather than inside the first migration."""
     try:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(url)
     except (UnsupportedDatabase, MissingDirectory) as exc:
         raise ConfigError(f"OPTLEDGER_DATABASE_URL: {exc}") from None
     except OSError as exc:
@@ -205,8 +318,8 @@ def load_secret(settings: Settings) -> bytes:
 
 def _create_secret_file(path: Path) -> None:
     """Write a new secret atomically: to a private temporary file first, then hard-linked
-    into place, so a concurrent first start either wins or reads the winner's file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    into place, so a concurrent first start either wins or reads the winner's file. The
+    directory is `prepare_data_dir`'s: it is never created here."""
     value = base64.urlsafe_b64encode(secrets.token_bytes(MIN_SECRET_BYTES)).rstrip(b"=")
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

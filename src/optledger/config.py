@@ -6,7 +6,7 @@ Nothing happens at import. An empty variable counts as unset.
 
 | variable                 | default                                   |
 |--------------------------|-------------------------------------------|
-| OPTLEDGER_DATA_DIR       | the current working directory             |
+| OPTLEDGER_DATA_DIR       | `$XDG_DATA_HOME/optledger`, else `~/.local/share/optledger` |
 | OPTLEDGER_DATABASE_URL   | `sqlite:////<data dir>/optledger.db`      |
 | OPTLEDGER_SECRET_KEY     | the file `<data dir>/optledger.secret`    |
 | OPTLEDGER_PUBLIC_URL     | `http://127.0.0.1:8000`                   |
@@ -16,6 +16,13 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_WRITE_BATCH    | `256`                                     |
 | OPTLEDGER_WRITE_TIMEOUT  | `20` (seconds)                            |
 | OPTLEDGER_LOG_LEVEL      | `info`                                    |
+
+The default data directory does not depend on the working directory, so every command
+and the server find the same database wherever they are started; it is created on first
+use. A data directory that is set explicitly must exist: a mistyped one is an error, not
+a second, empty ledger (see docs/decisions/0014-one-default-database.md). Besides the
+OPTLEDGER_* variables only HOME and XDG_DATA_HOME are read, for the default; nothing here
+touches the disk: bootstrap checks and creates the directory.
 
 A bad value raises `ConfigError` naming the variable and what is wrong with it, never
 the value itself: the database URL and the secret key are credentials.
@@ -33,6 +40,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DATABASE_FILE",
+    "DATA_DIR_NAME",
     "DEFAULT_HOST",
     "DEFAULT_LINK_KEYS",
     "DEFAULT_LOG_LEVEL",
@@ -50,6 +58,8 @@ __all__ = [
 ]
 
 DATABASE_FILE: Final = "optledger.db"
+DATA_DIR_NAME: Final = "optledger"
+"""The default data directory's name inside the XDG data directory."""
 SECRET_FILE: Final = "optledger.secret"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_BYTES: Final = 32
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
@@ -97,6 +107,9 @@ class Settings:
     """Seconds a write waits for the database (another process's lock, a server that
     does not answer) before it is refused as unavailable (503, exit code 7)."""
     log_level: str = DEFAULT_LOG_LEVEL
+    create_data_dir: bool = False
+    """Whether the data directory may be created on first use: only the default location
+    is (mode 0700). A configured one must already exist, so a typo fails loudly."""
 
     @property
     def secret_file(self) -> Path:
@@ -110,9 +123,17 @@ class Settings:
             value = environ.get(_PREFIX + name, "").strip()
             return parse(value) if value else default
 
-        data_dir = read("DATA_DIR", _data_dir, _data_dir(""))
+        configured = environ.get(_PREFIX + "DATA_DIR", "").strip()
+        home = environ.get("HOME", "").strip()
+        if configured:
+            data_dir = _data_dir(configured, home=home)
+        else:
+            data_dir = _default_data_dir(
+                xdg_data_home=environ.get("XDG_DATA_HOME", "").strip(), home=home
+            )
         return cls(
             data_dir=data_dir,
+            create_data_dir=not configured,
             database_url=read(
                 "DATABASE_URL", _database_url, f"sqlite:///{data_dir / DATABASE_FILE}"
             ),
@@ -144,11 +165,28 @@ def decode_secret(value: str, *, source: str) -> bytes:
     raise ConfigError(f"{source}: must be base64url of at least {MIN_SECRET_BYTES} random bytes")
 
 
-def _data_dir(value: str) -> Path:
-    """`value` as an absolute path; the working directory when empty."""
-    path = Path(value).expanduser() if value else Path.cwd()
+def _data_dir(value: str, *, home: str) -> Path:
+    """`value` as an absolute path: `~` is `home`, a relative path is taken from the
+    working directory."""
+    if home and (value == "~" or value.startswith("~/")):
+        value = home + value[1:]
     # abspath, not resolve: no file system access here, and symlinks stay as the user wrote them.
-    return Path(os.path.abspath(path))
+    return Path(os.path.abspath(Path(value).expanduser()))
+
+
+def _default_data_dir(*, xdg_data_home: str, home: str) -> Path:
+    """The XDG data directory's `optledger`: the same for every working directory.
+
+    XDG_DATA_HOME counts only when absolute, as the XDG Base Directory specification says.
+    """
+    if xdg_data_home.startswith("/"):
+        return Path(os.path.abspath(xdg_data_home)) / DATA_DIR_NAME
+    if home.startswith("/"):
+        return Path(os.path.abspath(home)) / ".local" / "share" / DATA_DIR_NAME
+    raise ConfigError(
+        f"{_PREFIX}DATA_DIR: is not set, and neither XDG_DATA_HOME nor HOME names an absolute "
+        "directory to keep the database in by default; set it to the data directory"
+    )
 
 
 def _database_url(value: str) -> str:

@@ -69,7 +69,7 @@ def test_check_of_an_empty_list(run, digest):
     assert result.stderr == "checked 0: 0 allowed, 0 blocked\n"
 
 
-def test_unknown_topic_exits_with_2(run, tenant):
+def test_an_unknown_topic_blocks_every_address_as_the_rest_api_does(run, tenant):
     result = run(
         "check",
         "--tenant",
@@ -78,12 +78,12 @@ def test_unknown_topic_exits_with_2(run, tenant):
         "nope",
         "--channel",
         "email",
-        input="a@example.com\n",
+        input="a@example.com\nB@example.com\n",
     )
 
-    assert result.exit_code == 2
+    assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "topic: there is no topic 'nope'\n"
+    assert result.stderr == "checked 2: 0 allowed, 2 blocked\n  unknown_topic: 2\n"
 
 
 def test_missing_file_is_a_usage_error(run, digest, tmp_path):

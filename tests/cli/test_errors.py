@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from optledger.bootstrap import StartupError
-from optledger.cli.errors import exit_code, messages
+from optledger.cli.errors import ListenAddressInUse, exit_code, messages
 from optledger.config import ConfigError
 from optledger.domain.errors import (
     AuthenticationFailed,
@@ -24,11 +24,12 @@ from optledger.domain.errors import (
         (NotFound(kind="tenant", key="x"), 3),
         (Conflict("name: taken"), 4),
         (Forbidden("no"), 5),
+        (ListenAddressInUse("127.0.0.1:8000 is already in use"), 6),
+        (Unavailable(), 7),
         (AuthenticationFailed(), 1),
         (InvalidLinkToken(), 1),
         (ConfigError("OPTLEDGER_PORT: bad"), 1),
         (StartupError("down"), 1),
-        (Unavailable(), 7),
         (RuntimeError("a bug"), None),
     ],
 )

@@ -13,6 +13,9 @@ SECRET = base64.urlsafe_b64encode(bytes(range(32))).decode()
 
 
 def settings_for(tmp_path, **variables: str) -> Settings:
+    """Settings on the data directory `tmp_path/data`, which exists (a configured data
+    directory must)."""
+    (tmp_path / "data").mkdir(exist_ok=True)
     env = {"OPTLEDGER_DATA_DIR": str(tmp_path / "data")}
     env.update({f"OPTLEDGER_{name}": value for name, value in variables.items()})
     return Settings.from_env(env)
@@ -100,7 +103,6 @@ def test_a_configured_secret_needs_no_file(tmp_path):
 
 def test_a_malformed_secret_file_is_refused(tmp_path):
     settings = settings_for(tmp_path)
-    settings.data_dir.mkdir()
     settings.secret_file.write_text("# comment\ntoo-short\n", encoding="ascii")
 
     with pytest.raises(ConfigError) as caught:
@@ -115,10 +117,15 @@ def test_a_malformed_secret_file_is_refused(tmp_path):
 def test_a_data_dir_that_cannot_be_created_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("", encoding="ascii")
-    settings = Settings.from_env({"OPTLEDGER_DATA_DIR": str(blocker / "data")})
+    settings = Settings.from_env({"HOME": str(blocker)})
 
-    with pytest.raises(ConfigError, match="cannot create the secret key file"):
+    with pytest.raises(ConfigError) as caught:
         build(settings)
+
+    assert str(caught.value) == (
+        f"the default data directory {blocker}/.local/share/optledger cannot be used (Not a "
+        "directory); set OPTLEDGER_DATA_DIR to a directory that exists"
+    )
 
 
 def test_an_unsupported_database_is_a_config_error(tmp_path):

@@ -1,8 +1,10 @@
-"""`optledger serve` as a real process: first start in an empty directory, then SIGTERM."""
+"""`optledger serve` as a real process: first start with no data yet, then SIGTERM; and a
+port that another process holds."""
 
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -36,11 +38,17 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> httpx2.Respo
     raise AssertionError(f"{url} was not ready within {STARTUP_TIMEOUT} s")
 
 
-def test_serve_starts_in_an_empty_directory_and_stops_on_sigterm(tmp_path: Path):
-    data = tmp_path / "data"
+def environment(home: Path) -> dict[str, str]:
+    """The outer environment without OPTLEDGER_* settings, with `home` as HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTLEDGER_", "XDG_"))}
+    env["HOME"] = str(home)
+    return env
+
+
+def test_serve_starts_in_the_default_location_and_stops_on_sigterm(tmp_path: Path):
+    data = tmp_path / "home" / ".local" / "share" / "optledger"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
-    env["OPTLEDGER_DATA_DIR"] = str(data)
+    env = environment(tmp_path / "home")
     process = subprocess.Popen(  # noqa: S603 - a fixed command line
         [sys.executable, "-m", "optledger", "serve", "--port", str(port)],
         env=env,
@@ -51,6 +59,7 @@ def test_serve_starts_in_an_empty_directory_and_stops_on_sigterm(tmp_path: Path)
     try:
         ready = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process)
         assert ready.json() == {"status": "ready"}
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
         assert (data / "optledger.db").is_file()
         assert (data / "optledger.secret").is_file()
         health = httpx2.get(f"http://127.0.0.1:{port}/healthz")
@@ -68,7 +77,53 @@ def test_serve_starts_in_an_empty_directory_and_stops_on_sigterm(tmp_path: Path)
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says so.
     assert process.returncode == -signal.SIGTERM
     assert b"Traceback" not in stderr
+    lines = stderr.decode().splitlines()
+    assert lines[0] == f"optledger: database {data}/optledger.db"
+    assert f"INFO:     Listening on http://127.0.0.1:{port} (press Ctrl-C to stop)" in lines
     assert b"/healthz" not in stderr, "no access log: paths can carry personal data"
     # SQLite removes its WAL files only when the last connection closes: the runtime was
     # closed before the process ended.
     assert sorted(p.name for p in data.iterdir()) == ["optledger.db", "optledger.secret"]
+
+
+def test_a_port_in_use_exits_with_6_before_the_database_is_touched(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = subprocess.run(  # noqa: S603 - a fixed command line
+            [sys.executable, "-m", "optledger", "serve", "--port", str(port)],
+            env=environment(tmp_path / "home"),
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+    data = tmp_path / "home" / ".local" / "share" / "optledger"
+    assert finished.returncode == 6
+    assert finished.stdout == b""
+    assert finished.stderr.decode() == (
+        f"optledger: database {data}/optledger.db\n"
+        f"127.0.0.1:{port} is already in use (by another `optledger serve` or scripts/start?): "
+        "stop it, or choose another port with --port or OPTLEDGER_PORT\n"
+    )
+    assert not (tmp_path / "home").exists()
+
+
+def test_an_address_that_cannot_be_listened_on_exits_with_1(tmp_path: Path):
+    finished = subprocess.run(
+        [sys.executable, "-m", "optledger", "serve", "--host", "192.0.2.1", "--port", "8000"],
+        env=environment(tmp_path / "home"),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert finished.stderr.decode().splitlines()[1:] == [
+        "cannot listen on 192.0.2.1:8000 (Cannot assign requested address): check "
+        "--host/OPTLEDGER_HOST and --port/OPTLEDGER_PORT"
+    ]
+    assert not (tmp_path / "home").exists()

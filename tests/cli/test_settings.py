@@ -10,14 +10,15 @@ SECRET = bytes(range(32))
 SECRET_TEXT = base64.urlsafe_b64encode(SECRET).decode().rstrip("=")
 
 
-def test_defaults(tmp_path, monkeypatch):
+def test_defaults_keep_the_data_in_the_xdg_data_directory_under_home(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"HOME": "/home/ann"})
 
+    data = Path("/home/ann/.local/share/optledger")
     assert settings == Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite:///{tmp_path}/optledger.db",
+        data_dir=data,
+        database_url=f"sqlite:///{data}/optledger.db",
         secret_key=None,
         public_url="http://127.0.0.1:8000",
         host="127.0.0.1",
@@ -25,9 +26,55 @@ def test_defaults(tmp_path, monkeypatch):
         write_batch=256,
         write_timeout=20,
         log_level="info",
+        create_data_dir=True,
     )
     assert settings.database_url.startswith("sqlite:////")
-    assert settings.secret_file == tmp_path / "optledger.secret"
+    assert settings.secret_file == data / "optledger.secret"
+
+
+def test_the_default_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    here = Settings.from_env({"HOME": "/home/ann"})
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+
+    assert Settings.from_env({"HOME": "/home/ann"}) == here
+
+
+def test_xdg_data_home_comes_before_home():
+    settings = Settings.from_env({"HOME": "/home/ann", "XDG_DATA_HOME": "/data/ann"})
+
+    assert settings.data_dir == Path("/data/ann/optledger")
+    assert settings.create_data_dir is True
+
+
+def test_a_relative_xdg_data_home_is_ignored_as_the_xdg_specification_says():
+    settings = Settings.from_env({"HOME": "/home/ann", "XDG_DATA_HOME": "data"})
+
+    assert settings.data_dir == Path("/home/ann/.local/share/optledger")
+
+
+def test_without_home_the_data_dir_must_be_set():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({})
+
+    assert str(caught.value) == (
+        "OPTLEDGER_DATA_DIR: is not set, and neither XDG_DATA_HOME nor HOME names an "
+        "absolute directory to keep the database in by default; set it to the data directory"
+    )
+
+
+def test_a_configured_data_dir_is_never_created():
+    settings = Settings.from_env({"HOME": "/home/ann", "OPTLEDGER_DATA_DIR": "/srv/optledger"})
+
+    assert settings.data_dir == Path("/srv/optledger")
+    assert settings.create_data_dir is False
+
+
+def test_a_data_dir_under_the_home_directory(monkeypatch):
+    settings = Settings.from_env({"HOME": "/home/ann", "OPTLEDGER_DATA_DIR": "~/ledger"})
+
+    assert settings.data_dir == Path("/home/ann/ledger")
 
 
 def test_every_variable(tmp_path):
@@ -80,7 +127,9 @@ def test_padded_secret_is_accepted():
     padded = base64.urlsafe_b64encode(SECRET).decode()
     assert padded.endswith("=")
 
-    assert Settings.from_env({"OPTLEDGER_SECRET_KEY": padded}).secret_key == SECRET
+    settings = Settings.from_env({"OPTLEDGER_DATA_DIR": "/srv", "OPTLEDGER_SECRET_KEY": padded})
+
+    assert settings.secret_key == SECRET
 
 
 def test_secrets_stay_out_of_repr(tmp_path):

@@ -28,6 +28,8 @@ import httpx2
 import psycopg
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
+MIN_ACKNOWLEDGED = 10
+"""Acknowledged writes a cycle waits for before it picks the moment to kill."""
 
 
 @dataclass
@@ -83,9 +85,17 @@ def start_server(data_dir: Path, database_url: str | None, port: int) -> subproc
     raise RuntimeError("optledger serve did not become ready within 30 s")
 
 
-def load(*, port: int, key: str, prefix: str, threads: int, stop: threading.Event) -> list[str]:
-    """POST distinct unsubscribes until `stop`; returns the acknowledged addresses."""
-    acknowledged: list[str] = []
+def load(
+    *,
+    port: int,
+    key: str,
+    prefix: str,
+    threads: int,
+    stop: threading.Event,
+    acknowledged: list[str],
+) -> None:
+    """POST distinct unsubscribes until `stop` (or the server is gone), appending each
+    acknowledged address to `acknowledged` as its answer arrives."""
     lock = threading.Lock()
 
     def client(index: int) -> None:
@@ -97,7 +107,7 @@ def load(*, port: int, key: str, prefix: str, threads: int, stop: threading.Even
                 n += 1
                 body = {"address": {"channel": "email", "address": address}}
                 try:
-                    response = http.post("/v1/unsubscribe", json=body, timeout=5)
+                    response = http.post("/v1/unsubscribe", json=body, timeout=60)
                 except httpx2.TransportError:
                     return
                 if 200 <= response.status_code < 300:
@@ -111,7 +121,6 @@ def load(*, port: int, key: str, prefix: str, threads: int, stop: threading.Even
         worker.start()
     for worker in workers:
         worker.join()
-    return acknowledged
 
 
 _SUPPRESS_EVENTS = (
@@ -155,20 +164,31 @@ def cycle(
     threads: int,
     rng: random.Random,
 ) -> list[str]:
-    """One start, load, SIGKILL cycle; returns the addresses acknowledged during it."""
+    """One start, load, SIGKILL cycle; returns the addresses acknowledged during it.
+
+    The kill comes at a random moment after the server has acknowledged at least
+    `MIN_ACKNOWLEDGED` writes, so every cycle kills a server under load however slow
+    the machine is."""
     port = free_port()
     server = start_server(data_dir, database_url, port)
     stop = threading.Event()
     acknowledged: list[str] = []
-
-    def run_load() -> None:
-        acknowledged.extend(
-            load(port=port, key=key, prefix=f"c{number}", threads=threads, stop=stop)
-        )
-
-    loader = threading.Thread(target=run_load)
+    loader = threading.Thread(
+        target=load,
+        kwargs={
+            "port": port,
+            "key": key,
+            "prefix": f"c{number}",
+            "threads": threads,
+            "stop": stop,
+            "acknowledged": acknowledged,
+        },
+    )
     loader.start()
-    time.sleep(rng.uniform(0.2, 1.0))
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < MIN_ACKNOWLEDGED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.8))
     server.send_signal(signal.SIGKILL)
     server.wait()
     stop.set()

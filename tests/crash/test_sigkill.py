@@ -6,7 +6,7 @@ import random
 import pytest
 
 from tests.conftest import DATABASES, truncate_all
-from tests.crash.harness import check_database, create_tenant, cycle
+from tests.crash.harness import MIN_ACKNOWLEDGED, check_database, create_tenant, cycle
 
 CYCLES = {"sqlite": 20, "postgresql": 5}
 
@@ -38,4 +38,4 @@ def test_acknowledged_unsubscribes_survive_sigkill(tmp_path, server_database):
         # Every write acknowledged so far, in this cycle or an earlier one, is checked.
         result = check_database(tmp_path, server_database, acknowledged)
         assert (result.integrity, result.lost, result.duplicated) == ("ok", [], [])
-    assert len(acknowledged) >= 10 * cycles
+    assert len(acknowledged) >= MIN_ACKNOWLEDGED * cycles

@@ -1,8 +1,9 @@
 """The `optledger` command line: thin commands that parse, call a service and print.
 
-Each command builds the services from the environment (see `optledger.config`), so a
-first command in an empty directory creates and migrates the database. Errors become
-messages and exit codes in one place, `optledger.cli.errors`.
+Each command builds the services from the environment (see `optledger.config`), so the
+first command creates and migrates the database in the default data directory, the same
+one from every working directory, and every command names its database on stderr. Errors
+become messages and exit codes in one place, `optledger.cli.errors`.
 """
 
 from typing import Annotated

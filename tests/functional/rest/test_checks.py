@@ -72,6 +72,27 @@ def test_an_unknown_topic_is_a_decision(client, acme):
     }
 
 
+def test_an_unknown_topic_is_a_decision_in_a_batch_too(client, acme):
+    response = client.post(
+        "/v1/checks",
+        json={"topic": "nope", "channel": "email", "addresses": ["ann@example.com", "x"]},
+        headers=acme.checker,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {
+                "input": "ann@example.com",
+                "address": "ann@example.com",
+                "allowed": False,
+                "reason": "unknown_topic",
+            },
+            {"input": "x", "address": None, "allowed": False, "reason": "invalid_address"},
+        ]
+    }
+
+
 def test_another_tenants_opt_out_does_not_leak(client, acme, globex):
     create_topic(client, acme, "digest", consent_mode="opt_out")
     create_topic(client, globex, "digest", consent_mode="opt_out")
