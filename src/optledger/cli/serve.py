@@ -9,6 +9,7 @@ import uvicorn
 from optledger.api.app import create_app
 from optledger.bootstrap import build
 from optledger.cli.common import load_settings
+from optledger.cli.logs import log_config
 
 __all__ = ["serve"]
 
@@ -32,13 +33,16 @@ def serve(
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     with build(settings) as runtime:
         app = create_app(services=runtime.services, ready=runtime.ready, on_shutdown=runtime.close)
-        # No access log: request paths and query strings can carry addresses and the
-        # tokens of unsubscribe links, and personal data is never logged.
+        # No access log and no WebSockets (whose lines name the path): request paths and
+        # query strings can carry addresses and the tokens of unsubscribe links, and
+        # personal data is never logged. See optledger.cli.logs.
         uvicorn.run(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=log_config(settings.log_level),
             access_log=False,
             server_header=False,
+            ws="none",
         )

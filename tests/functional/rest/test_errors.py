@@ -1,3 +1,6 @@
+import logging
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,7 +19,9 @@ def test_malformed_json_is_400(client, acme):
 
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == problem(400, "malformed-json", "The body is not valid JSON.")
+    assert response.json() == problem(
+        400, "malformed-json", "The body is not valid JSON.", [("body", "is not valid JSON")]
+    )
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
@@ -122,19 +127,31 @@ def test_405_allows_every_method_of_the_path(client, acme, path, allow):
     assert response.headers["allow"] == allow
 
 
-def test_an_unexpected_error_is_500_without_details(services, acme):
+def test_an_unexpected_error_is_500_without_details(services, acme, caplog):
     def broken(**_kwargs):
         raise RuntimeError("secret detail ann@example.com")
 
     app = create_app(services=services, ready=lambda: True)
     services.topics.list_topics = broken  # type: ignore[method-assign]
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with caplog.at_level(logging.DEBUG), TestClient(app) as client:
         response = client.get("/v1/topics", headers=acme.checker)
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
+    error_id = response.json()["error_id"]
+    assert re.fullmatch("[0-9a-f]{16}", error_id)
     assert response.json() == {
         "type": "/problems/internal",
         "title": "Internal error",
         "status": 500,
+        "detail": f"An unexpected error; it is logged with error id {error_id}.",
+        "error_id": error_id,
     }
+    server_side = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.exc_info) for r in server_side] == [
+        ("optledger.api.guard", "ERROR", None)
+    ]
+    assert re.fullmatch(
+        f"request failed, error id {error_id}: RuntimeError at optledger/api/rest/topics.py:[0-9]+",
+        server_side[0].getMessage(),
+    )
