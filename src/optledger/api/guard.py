@@ -30,6 +30,8 @@ _log = logging.getLogger(__name__)
 
 _PACKAGE: Final = Path(__file__).resolve().parents[1]
 """The `optledger` package directory, to find the package's frames in a traceback."""
+_GUARD: Final = Path(__file__).resolve()
+"""This module: its frame is in every traceback the guard catches, and says nothing."""
 _PAGES_PREFIX: Final = "/u"
 _PROBLEM_TYPE: Final = "/problems/internal"
 
@@ -55,7 +57,7 @@ def _optledger_line(error: BaseException) -> str | None:
     found: str | None = None
     for frame, line in traceback.walk_tb(error.__traceback__):
         path = Path(frame.f_code.co_filename)
-        if path.is_relative_to(_PACKAGE):
+        if path.is_relative_to(_PACKAGE) and path != _GUARD:
             found = f"{path.relative_to(_PACKAGE.parent).as_posix()}:{line}"
     return found
 

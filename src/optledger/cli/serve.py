@@ -1,7 +1,7 @@
 """`optledger serve`: run the HTTP service."""
 
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -11,7 +11,7 @@ from optledger.bootstrap import build
 from optledger.cli.common import load_settings
 from optledger.cli.logs import log_config
 
-__all__ = ["serve"]
+__all__ = ["serve", "uvicorn_options"]
 
 
 def serve(
@@ -33,16 +33,22 @@ def serve(
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     with build(settings) as runtime:
         app = create_app(services=runtime.services, ready=runtime.ready, on_shutdown=runtime.close)
-        # No access log and no WebSockets (whose lines name the path): request paths and
-        # query strings can carry addresses and the tokens of unsubscribe links, and
-        # personal data is never logged. See optledger.cli.logs.
         uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            log_config=log_config(settings.log_level),
-            access_log=False,
-            server_header=False,
-            ws="none",
+            app, host=settings.host, port=settings.port, **uvicorn_options(settings.log_level)
         )
+
+
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """uvicorn's options for serving optledger at `log_level`, besides the address.
+
+    No access log and no WebSockets (whose log lines name the path): request paths and
+    query strings can carry addresses and the tokens of unsubscribe links, and personal
+    data is never logged. See `optledger.cli.logs` for the rest of the logging.
+    """
+    return {
+        "log_level": log_level,
+        "log_config": log_config(log_level),
+        "access_log": False,
+        "server_header": False,
+        "ws": "none",
+    }

@@ -24,6 +24,58 @@ def test_malformed_json_is_400(client, acme):
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"contact": "caf\xe9"}', "is not valid UTF-8"),
+        (b'{"contact": "\xff\xfe"}', "is not valid UTF-8"),
+        (
+            b'{"contact": "u1", "tags": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "is nested too deeply",
+        ),
+    ],
+    ids=["latin-1 bytes", "invalid bytes", "deep nesting"],
+)
+def test_a_body_json_cannot_read_is_a_malformed_json_problem(client, acme, content, reason):
+    response = client.post(
+        "/v1/unsubscribe",
+        content=content,
+        headers={**acme.writer, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(
+        400, "malformed-json", "The body is not valid JSON.", [("body", reason)]
+    )
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", '"utf-16"', "us-ascii"])
+@pytest.mark.parametrize("content", [b'{"contact": "u1"}', b'{"contact": "caf\xe9"}'])
+def test_a_charset_other_than_utf_8_is_415(client, acme, charset, content):
+    response = client.post(
+        "/v1/unsubscribe",
+        content=content,
+        headers={**acme.writer, "Content-Type": f"application/json; charset={charset}"},
+    )
+
+    assert (response.status_code, response.json()) == (
+        415,
+        problem(415, "unsupported-media-type", "The body must be application/json in UTF-8."),
+    )
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_charset_utf_8_is_accepted(client, acme, charset):
+    response = client.post(
+        "/v1/unsubscribe",
+        json={"address": {"channel": "email", "address": "ann@example.com"}},
+        headers={**acme.writer, "Content-Type": f"application/json; charset={charset}"},
+    )
+
+    assert response.status_code == 200
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_a_body_that_is_not_json_is_415(client, acme, content_type):
     headers = {**acme.writer, **({"Content-Type": content_type} if content_type else {})}

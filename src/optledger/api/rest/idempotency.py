@@ -280,21 +280,26 @@ class _Spooled:
 
 
 async def _spool(receive: Receive) -> _Spooled | None:
-    """Read the whole body; None if the client disconnects first."""
+    """Read the whole body; None if the client disconnects first. An exception from
+    `receive` (the body limit's) propagates, the spool closed."""
     # Closed by the caller, which holds it in `with body.file` while the request runs.
     spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=MAX_BODY)  # noqa: SIM115
     digest = hashlib.sha256()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            spool.close()
-            return None
-        chunk: bytes = message.get("body", b"")
-        digest.update(chunk)
-        await run_in_threadpool(spool.write, chunk)
-        if not message.get("more_body", False):
-            spool.seek(0)
-            return _Spooled(file=spool, sha256=digest.digest())
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                spool.close()
+                return None
+            chunk: bytes = message.get("body", b"")
+            digest.update(chunk)
+            await run_in_threadpool(spool.write, chunk)
+            if not message.get("more_body", False):
+                spool.seek(0)
+                return _Spooled(file=spool, sha256=digest.digest())
+    except BaseException:
+        spool.close()
+        raise
 
 
 def _feeding(body: _Spooled, receive: Receive) -> Receive:
