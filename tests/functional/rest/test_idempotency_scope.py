@@ -7,8 +7,10 @@ key had been used.
 """
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import Engine, text
 
+from optledger.api.rest.auth import required_scope
 from optledger.domain.model import Scope
 from tests.functional.rest.conftest import bearer, create_topic, problem
 
@@ -114,3 +116,20 @@ def test_a_chunked_body_over_the_cap_with_a_key_is_413(client, engine, acme, pat
         problem(413, "too-large", "The body must be at most 1048576 bytes."),
     )
     assert kept(engine) == []
+
+
+def test_every_v1_route_names_the_scope_the_middleware_checks(client):
+    """A /v1 route without `require(scope)` would let any key replay its responses."""
+    scopes = {
+        (method, context.path): required_scope(context.original_route)
+        for context in iter_route_contexts(client.app.router.routes)
+        if (context.path or "").startswith("/v1/")
+        for method in context.methods or ()
+    }
+
+    assert len(scopes) > 20
+    assert [route for route, scope in scopes.items() if scope is None] == []
+    assert {key: scopes[key] for key in [("POST", "/v1/api-keys"), ("POST", "/v1/checks")]} == {
+        ("POST", "/v1/api-keys"): Scope.ADMIN,
+        ("POST", "/v1/checks"): Scope.CHECK,
+    }
