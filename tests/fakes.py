@@ -88,7 +88,7 @@ class MemoryStore:
     messages: dict[int, Message] = field(default_factory=dict)
     confirmations: dict[str, Confirmation] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
-    idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
+    idempotency: dict[tuple[int, int, str], IdempotencyRecord] = field(default_factory=dict)
 
     def next_id(self, kind: str) -> int:
         self.ids[kind] = self.ids.get(kind, 0) + 1
@@ -504,14 +504,15 @@ class MemoryOutboxRepository(_Repo):
 
 
 class MemoryIdempotencyRepository(_Repo):
-    def get(self, tenant_id: int, key: str) -> IdempotencyRecord | None:
-        return self.s.idempotency.get((tenant_id, key))
+    def get(self, tenant_id: int, api_key_id: int, key: str) -> IdempotencyRecord | None:
+        return self.s.idempotency.get((tenant_id, api_key_id, key))
 
     def put(self, record: IdempotencyRecord, *, replace_before: datetime) -> bool:
-        current = self.s.idempotency.get((record.tenant_id, record.key))
+        entry = (record.tenant_id, record.api_key_id, record.key)
+        current = self.s.idempotency.get(entry)
         if current is not None and current.created_at >= replace_before:
             return False
-        self.s.idempotency[(record.tenant_id, record.key)] = record
+        self.s.idempotency[entry] = record
         return True
 
     def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
@@ -520,7 +521,7 @@ class MemoryIdempotencyRepository(_Repo):
             key=lambda r: r.created_at,
         )[:limit]
         for record in old:
-            del self.s.idempotency[(record.tenant_id, record.key)]
+            del self.s.idempotency[(record.tenant_id, record.api_key_id, record.key)]
         return len(old)
 
 

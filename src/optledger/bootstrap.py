@@ -7,8 +7,9 @@ commands, tests) call it; the doors only ever see the resulting `Services`.
 
 The installation secret
 -----------------------
-One secret per installation keys the address hashes, the API key hashes and the
-unsubscribe-link keys (each through its own HMAC-SHA256 subkey). It comes from
+One secret per installation keys the address hashes, the API key hashes, the
+unsubscribe-link keys and the keys that seal kept idempotent responses (each through its
+own HMAC-SHA256 subkey). It comes from
 OPTLEDGER_SECRET_KEY or, if that is unset, from `optledger.secret` in the data
 directory, which the first start creates (32 random bytes, base64url, mode 0600).
 
@@ -52,6 +53,7 @@ from optledger.config import (
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
 from optledger.outbound.keyring import AesGcmKeyring
+from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
 from optledger.storage.engine import (
     MissingDirectory,
@@ -78,6 +80,7 @@ __all__ = [
 _HASHER_LABEL: Final = b"optledger/v1/keyed-hasher"
 _DATA_DIR_MODE: Final = 0o700
 _HIDDEN: Final = "***"
+_SEALER_LABEL: Final = b"optledger/v1/idempotency-responses"
 _SECRET_FILE_NOTE: Final = (
     b"# optledger installation secret. Keep it, and back it up with the database: the\n"
     b"# hashes that stop erased people from being contacted again, the API keys and the\n"
@@ -152,6 +155,7 @@ def build(settings: Settings) -> Runtime:
             current=settings.link_keys[0],
         ),
         public_url=settings.public_url,
+        sealer=AesGcmResponseSealer(_subkey(secret, _SEALER_LABEL)),
     )
     return Runtime(services=Services.build(context), engine=engine, transactions=transactions)
 

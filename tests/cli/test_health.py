@@ -71,10 +71,13 @@ def test_an_unexpected_error_is_a_bare_500(runtime):
         response = http.get("/boom")
 
     assert response.status_code == 500
+    error_id = response.json()["error_id"]
     assert response.json() == {
         "type": "/problems/internal",
         "title": "Internal error",
         "status": 500,
+        "detail": f"An unexpected error; it is logged with error id {error_id}.",
+        "error_id": error_id,
     }
     assert "secret detail" not in response.text
     assert "Traceback" not in response.text

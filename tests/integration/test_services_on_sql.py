@@ -13,6 +13,7 @@ from optledger.domain.errors import InvalidInput
 from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
 from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
@@ -35,6 +36,7 @@ def build(transactions, clock=None, hasher=None) -> Services:
             hasher=hasher or KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            sealer=AesGcmResponseSealer(b"r" * 32),
         )
     )
 

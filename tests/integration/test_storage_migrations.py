@@ -23,7 +23,7 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0003"]
+            assert versions.scalars().all() == ["0005"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
@@ -54,6 +54,7 @@ def test_revisions_never_import_optledger() -> None:
         "0001_initial.py",
         "0002_idempotency_keys.py",
         "0003_tenant_pages.py",
+        "0005_idempotency_bound_to_keys.py",
     ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))

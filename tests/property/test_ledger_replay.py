@@ -2,6 +2,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
 from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
 from tests.property.ledger_machine import World, machine
@@ -15,6 +16,7 @@ def memory_world() -> World:
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
+        sealer=AesGcmResponseSealer(b"r" * 32),
     )
     return World(Services.build(ctx), transactions, clock, hasher, close=lambda: None)
 

@@ -3,6 +3,7 @@ import pytest
 from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
 from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
 
@@ -33,6 +34,7 @@ def services(transactions, clock, hasher) -> Services:
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url=PUBLIC_URL,
+        sealer=AesGcmResponseSealer(b"r" * 32),
     )
     return Services.build(ctx)
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from optledger import __version__
+from optledger.api.guard import ErrorGuard, describe
 from optledger.api.pages import create_pages_app
 from optledger.api.rest import install_rest_api
 from optledger.services import Services
@@ -89,12 +90,13 @@ def create_app(
 
     install_rest_api(app, services=services)
     app.mount("/u", create_pages_app(services=services))
+    app.add_middleware(ErrorGuard)  # added last: the outermost, around every door
     return app
 
 
 def _safely(check: Callable[[], bool]) -> bool:
     try:
         return check()
-    except Exception:
-        _log.exception("readiness check failed")
+    except Exception as exc:
+        _log.error("readiness check failed: %s", describe(exc))
         return False

@@ -4,7 +4,7 @@ import errno
 import logging
 import socket
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -13,9 +13,10 @@ from optledger.api.app import create_app
 from optledger.bootstrap import StartupError, build
 from optledger.cli.common import load_settings
 from optledger.cli.errors import ListenAddressInUse
+from optledger.cli.logs import log_config
 from optledger.config import ConfigError
 
-__all__ = ["serve"]
+__all__ = ["serve", "uvicorn_options"]
 
 _log = logging.getLogger("uvicorn.error")
 
@@ -41,15 +42,8 @@ def serve(
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     with _listen(host=settings.host, port=settings.port) as listener, build(settings) as runtime:
         app = create_app(services=runtime.services, ready=runtime.ready, on_shutdown=runtime.close)
-        # No access log: request paths and query strings can carry addresses and the
-        # tokens of unsubscribe links, and personal data is never logged.
         config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            server_header=False,
+            app, host=settings.host, port=settings.port, **uvicorn_options(settings.log_level)
         )
         server = uvicorn.Server(config)
         _log.info("Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port))
@@ -93,3 +87,19 @@ def _address(host: str, port: int) -> str:
 
 def _base_url(host: str, port: int) -> str:
     return f"http://{_address(host, port)}"
+
+
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """uvicorn's options for serving optledger at `log_level`, besides the address.
+
+    No access log and no WebSockets (whose log lines name the path): request paths and
+    query strings can carry addresses and the tokens of unsubscribe links, and personal
+    data is never logged. See `optledger.cli.logs` for the rest of the logging.
+    """
+    return {
+        "log_level": log_level,
+        "log_config": log_config(log_level),
+        "access_log": False,
+        "server_header": False,
+        "ws": "none",
+    }

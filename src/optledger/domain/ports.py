@@ -1,8 +1,9 @@
 """Ports: what the services need from the outside world, as typing.Protocols.
 
 `storage` implements the repositories, the unit of work and `Transactions`; `outbound`
-implements the clock and the link keyring. Repositories only read and add; they never
-commit. Every method that takes a tenant id confines itself to that tenant.
+implements the clock, the link keyring and the response sealer. Repositories only read
+and add; they never commit. Every method that takes a tenant id confines itself to that
+tenant.
 """
 
 from collections.abc import Callable, Collection, Sequence
@@ -48,6 +49,7 @@ __all__ = [
     "MessageRepository",
     "OutboxRepository",
     "RequestRepository",
+    "ResponseSealer",
     "SubscriptionRepository",
     "SuppressionRepository",
     "TenantRepository",
@@ -72,6 +74,22 @@ class LinkKeyring(Protocol):
 
     def open(self, token: str) -> LinkClaims:
         """The claims sealed in `token`; InvalidLinkToken for anything else."""
+        ...
+
+
+class ResponseSealer(Protocol):
+    """Encrypts the responses kept for idempotency keys so that only the credential that
+    made a request can ever read its response again (see `optledger.services.idempotency`).
+    """
+
+    def seal(self, plaintext: bytes, *, credential: str, associated_data: bytes) -> bytes:
+        """`plaintext` encrypted and authenticated under a key derived from `credential`
+        (an API key's secret, which the server never stores), bound to `associated_data`."""
+        ...
+
+    def open(self, sealed: bytes, *, credential: str, associated_data: bytes) -> bytes | None:
+        """The plaintext of `sealed`; None if it was sealed under another credential or
+        associated data, or has been altered."""
         ...
 
 
@@ -324,28 +342,26 @@ class Transactions(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
-    """The response kept for one idempotency key of one tenant (see
-    `optledger.services.idempotency`)."""
+    """The response kept for one idempotency key of one API key (see
+    `optledger.services.idempotency`), sealed by a `ResponseSealer`."""
 
     tenant_id: int
+    api_key_id: int
     key: str
-    fingerprint: str
-    """Hex SHA-256 of the request the response answered."""
-    status: int
-    content_type: str | None
-    body: bytes
+    sealed: bytes
+    """The response and the fingerprint of its request, encrypted."""
     created_at: datetime
 
 
 class IdempotencyRepository(Protocol):
-    def get(self, tenant_id: int, key: str) -> IdempotencyRecord | None:
-        """The record of (tenant, key), however old."""
+    def get(self, tenant_id: int, api_key_id: int, key: str) -> IdempotencyRecord | None:
+        """The record of (tenant, API key, key), however old."""
         ...
 
     def put(self, record: IdempotencyRecord, *, replace_before: datetime) -> bool:
-        """Insert the record; an existing record of (tenant, key) is replaced only if it
-        was created before `replace_before` (it has expired). One atomic statement.
-        True if `record` was stored, False if a live record was kept instead."""
+        """Insert the record; an existing record of (tenant, API key, key) is replaced
+        only if it was created before `replace_before` (it has expired). One atomic
+        statement. True if `record` was stored, False if a live record was kept instead."""
         ...
 
     def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:

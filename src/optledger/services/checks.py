@@ -9,6 +9,7 @@ from optledger.domain.policy import Reason, decide
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext
 from optledger.services.results import CheckResult
+from optledger.services.validation import check_storable
 
 __all__ = ["MAX_CHECK_BATCH", "CheckService"]
 
@@ -29,6 +30,7 @@ class CheckService:
         """
         if len(addresses) > MAX_CHECK_BATCH:
             raise InvalidInput.of("addresses", f"must hold at most {MAX_CHECK_BATCH} addresses")
+        check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         keys = [self._key(tenant=tenant, channel=channel, raw=raw) for raw in addresses]
         return self._ctx.transactions.read(

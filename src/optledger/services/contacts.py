@@ -22,6 +22,7 @@ from optledger.domain.model import (
 )
 from optledger.domain.ports import EventFilter, UnitOfWork
 from optledger.services.context import ServiceContext, record, set_suppressed
+from optledger.services.validation import check_provenance, check_storable
 
 __all__ = [
     "AddressView",
@@ -163,6 +164,7 @@ class ContactService:
             raise InvalidInput.of("limit", f"must be between 1 and {MAX_HISTORY_PAGE}")
         if (query.contact is None) == (query.address is None):
             raise InvalidInput.of("contact", "give either a contact or an address, not both")
+        check_storable(("contact", query.contact), ("via", query.via))
 
         tenant = self._ctx.tenant(tenant_id)
 
@@ -195,6 +197,8 @@ class ContactService:
         return replace(filters, address_hash=key.address_hash), known
 
     def export_contact(self, *, tenant_id: int, external_id: str) -> ContactExport:
+        check_storable(("external_id", external_id))
+
         def work(uow: UnitOfWork) -> ContactExport:
             contact = _require_contact(uow, tenant_id, external_id)
             return _export(uow, tenant_id=tenant_id, contact=contact)
@@ -205,6 +209,8 @@ class ContactService:
         """Erase a person: remove their personal data, keep a keyed hash of each of their
         addresses as a suppression so they are never contacted again. Returns the number of
         addresses erased."""
+        check_provenance(provenance)
+        check_storable(("external_id", external_id))
 
         def work(uow: UnitOfWork) -> int:
             now = self._ctx.clock.now()

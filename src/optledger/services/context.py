@@ -25,10 +25,11 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import Clock, LinkKeyring, Transactions, UnitOfWork
+from optledger.domain.ports import Clock, LinkKeyring, ResponseSealer, Transactions, UnitOfWork
 from optledger.domain.secrets import KeyedHasher
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
+from optledger.services.validation import check_storable
 
 __all__ = ["TENANT_TTL", "AddressKey", "Attribution", "PreparedTarget", "ServiceContext"]
 
@@ -67,6 +68,8 @@ class ServiceContext:
     hasher: KeyedHasher
     keyring: LinkKeyring
     public_url: str
+    sealer: ResponseSealer
+    """Seals the responses kept for idempotency keys."""
     _tenants: dict[int, tuple[Tenant, datetime]] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
@@ -101,6 +104,7 @@ class ServiceContext:
 
 def require_topic(uow: UnitOfWork, tenant_id: int, key: str, *, field: str = "topic") -> Topic:
     """The topic named by `key`; an unknown key is an invalid `field`, not a missing resource."""
+    check_storable((field, key))
     topic = uow.topics.by_key(tenant_id, key)
     if topic is None:
         raise InvalidInput.of(field, f"there is no topic {key!r}")
@@ -304,8 +308,14 @@ PreparedTarget = AddressKey | ContactTarget | MessageTarget
 
 
 def prepare_target(ctx: ServiceContext, *, tenant: Tenant, target: Target) -> PreparedTarget:
+    """The target with its address normalised and hashed; InvalidInput for an address,
+    contact (`contact`) or message uid (`message_uid`) that cannot be used."""
     if isinstance(target, AddressTarget):
         return ctx.address_key(tenant=tenant, channel=target.channel, raw=target.address)
+    if isinstance(target, ContactTarget):
+        check_storable(("contact", target.external_id))
+    else:
+        check_storable(("message_uid", target.message_uid))
     return target
 
 

@@ -6,10 +6,24 @@ request again: the door looks the key up here and replays the response it kept, 
 write happens once and every retry gets the first response byte for byte.
 
 The contract (docs/api.md, "Idempotency"): keys are 1 to 255 visible ASCII characters,
-scoped per tenant and kept `RETENTION` (24 hours). Same key and same request (its
-`fingerprint`: method, path, query string and body): replay. Same key and a different
-request: refused (`422`). Same key while the first request is still running: refused
-(`409`). Responses with status 5xx are not kept, so they can be retried.
+scoped per API key (the tenant and the key that sent the request) and kept `RETENTION`
+(24 hours). Same key and same request (its `fingerprint`: method, path, query string and
+body): replay. Same key and a different request: refused (`422`). Same key while the
+first request is still running: refused (`409`). Responses with status 5xx are not kept,
+so they can be retried.
+
+Bound to the API key. A kept response is only ever found again by the API key that
+made the request, and the door only asks once it knows that key may make the request
+(its scope): a key can neither read another key's responses nor learn whether another
+key used an idempotency key.
+
+Encrypted. Responses can carry secrets (a new API key, a double opt-in token) and
+personal data, so each is sealed (`ResponseSealer`) under a key derived from the
+installation secret and the caller's own API key secret, which the server never stores,
+with the tenant, the API key and the idempotency key as associated data. Everything
+about the response is inside the seal (the request's fingerprint, status, content type
+and body): a copy of the database, even with the installation secret, reveals nothing
+of it, and a row moved to another key or tenant does not open.
 
 How a door uses this service (`optledger.api.rest.idempotency` does, for REST):
 
@@ -29,9 +43,9 @@ state, such as creating an API key, could run twice in that window; the window i
 group commit long.)
 
 Requests in flight: a concurrent duplicate is detected by an in-process registry, the
-set of (tenant, key) pairs whose first request this process is running, guarded by a
-lock; `claim` adds to it, `release` removes from it. The registry does not span
-processes: two processes (several `uvicorn` workers, several nodes) can both run a
+set of (tenant, API key, key) triples whose first request this process is running,
+guarded by a lock; `claim` adds to it, `release` removes from it. The registry does not
+span processes: two processes (several `uvicorn` workers, several nodes) can both run a
 concurrent duplicate. The database serialises them instead: both writes go through
 transactions and unique keys, so the second unsubscribe of the same address records a
 `repeated` event, and `store` keeps only the first response (an insert that replaces a
@@ -39,10 +53,14 @@ row only once it has expired), returning it to the second process, which then se
 that first response rather than its own.
 
 Expiry is by the clock: `find` ignores, and `store` replaces, rows older than
-`RETENTION`. `purge_expired` deletes them in batches, for a scheduled job.
+`RETENTION`. The service purges expired rows itself: a `store` deletes up to
+`PURGE_BATCH` of them, oldest first, in the same transaction, at most once per
+`PURGE_INTERVAL`, and again at the next `store` while a full batch was deleted (so a
+backlog drains at the pace responses are stored). No scheduled job is needed.
 """
 
 import hashlib
+import struct
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,9 +68,12 @@ from typing import Final
 
 from optledger.domain.ports import IdempotencyRecord, UnitOfWork
 from optledger.services.context import ServiceContext
+from optledger.services.results import Principal
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "PURGE_BATCH",
+    "PURGE_INTERVAL",
     "RETENTION",
     "IdempotencyService",
     "StoredResponse",
@@ -62,8 +83,16 @@ __all__ = [
 
 RETENTION: Final = timedelta(hours=24)
 """How long a response is kept for its key (published in docs/api.md)."""
+PURGE_INTERVAL: Final = timedelta(minutes=1)
+PURGE_BATCH: Final = 500
+"""The most expired responses one purge deletes."""
 
 MAX_KEY_LENGTH: Final = 255
+
+_FORMAT: Final = 1
+_HEAD: Final = struct.Struct(">B32sHH")
+"""Format version, the request's SHA-256, status, length of the content type."""
+_NO_CONTENT_TYPE: Final = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,41 +125,85 @@ def fingerprint(*, method: str, path: bytes, query: bytes, body_sha256: bytes) -
     return digest.hexdigest()
 
 
-def _response(record: IdempotencyRecord) -> StoredResponse:
+def _pack(response: StoredResponse) -> bytes:
+    if response.content_type is None:
+        content_type, length = b"", _NO_CONTENT_TYPE
+    else:
+        content_type = response.content_type.encode("latin-1")
+        length = len(content_type)
+        if length >= _NO_CONTENT_TYPE:
+            raise ValueError("the content type is too long to keep")
+    head = _HEAD.pack(_FORMAT, bytes.fromhex(response.fingerprint), response.status, length)
+    return head + content_type + response.body
+
+
+def _unpack(plaintext: bytes, *, created_at: datetime) -> StoredResponse | None:
+    if len(plaintext) < _HEAD.size:
+        return None
+    version, request, status, length = _HEAD.unpack_from(plaintext)
+    if version != _FORMAT:
+        return None
+    start = _HEAD.size
+    if length == _NO_CONTENT_TYPE:
+        content_type = None
+    else:
+        content_type = plaintext[start : start + length].decode("latin-1")
+        start += length
     return StoredResponse(
-        fingerprint=record.fingerprint,
-        status=record.status,
-        content_type=record.content_type,
-        body=record.body,
-        created_at=record.created_at,
+        fingerprint=request.hex(),
+        status=status,
+        content_type=content_type,
+        body=plaintext[start:],
+        created_at=created_at,
+    )
+
+
+def _associated_data(*, tenant_id: int, api_key_id: int, key: str) -> bytes:
+    """What a sealed response is bound to: it opens only for this tenant, API key and
+    idempotency key."""
+    return b"optledger.idempotency.v1\x00%d\x00%d\x00%s" % (
+        tenant_id,
+        api_key_id,
+        key.encode("ascii"),
     )
 
 
 class IdempotencyService:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._running: set[tuple[int, str]] = set()
+        self._running: set[tuple[int, int, str]] = set()
         self._lock = threading.Lock()
+        self._next_purge: datetime | None = None
+        """When a `store` purges next; None: at the first."""
 
-    def find(self, *, tenant_id: int, key: str) -> StoredResponse | None:
-        """The response kept for the tenant's key, unless there is none or it has expired
-        (it is live for `RETENTION` after it was stored, that instant included)."""
-        record = self._ctx.transactions.read(lambda uow: uow.idempotency.get(tenant_id, key))
+    def find(self, *, principal: Principal, credential: str, key: str) -> StoredResponse | None:
+        """The response kept for this API key's idempotency key, unless there is none or
+        it has expired (it is live for `RETENTION` after it was stored, that instant
+        included). `credential` is the API key's secret, which opens the seal.
+
+        A row that does not open (altered, or sealed under another installation secret)
+        counts as none.
+        """
+        record = self._ctx.transactions.read(
+            lambda uow: uow.idempotency.get(principal.tenant_id, principal.key_id, key)
+        )
         if record is None or record.created_at < self._ctx.clock.now() - RETENTION:
             return None
-        return _response(record)
+        return self._open(record, credential=credential)
 
     def store(
         self,
         *,
-        tenant_id: int,
+        principal: Principal,
+        credential: str,
         key: str,
         fingerprint: str,
         status: int,
         content_type: str | None,
         body: bytes,
     ) -> StoredResponse:
-        """Keep the response for the tenant's key, replacing an expired one.
+        """Keep the response for this API key's idempotency key, sealed under
+        `credential`, replacing an expired one; purge expired responses when due.
 
         Returns the response now kept: this one, or, if another request with this key
         stored a response first and it is still live, that first response.
@@ -140,45 +213,78 @@ class IdempotencyService:
         if status >= 500:
             raise ValueError("5xx responses are not kept")
         now = self._ctx.clock.now()
-        record = IdempotencyRecord(
-            tenant_id=tenant_id,
-            key=key,
+        response = StoredResponse(
             fingerprint=fingerprint,
             status=status,
             content_type=content_type,
             body=body,
             created_at=now,
         )
-
-        def work(uow: UnitOfWork) -> StoredResponse:
-            if uow.idempotency.put(record, replace_before=now - RETENTION):
-                return _response(record)
-            kept = uow.idempotency.get(tenant_id, key)
-            assert kept is not None  # put keeps only a live row, in this transaction
-            return _response(kept)
-
-        return self._ctx.transactions.write(work)
-
-    def purge_expired(self, *, limit: int) -> int:
-        """Delete up to `limit` expired responses, oldest first; returns how many. Run it
-        repeatedly until it returns less than `limit`."""
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        cutoff = self._ctx.clock.now() - RETENTION
-        return self._ctx.transactions.write(
-            lambda uow: uow.idempotency.delete_older_than(cutoff, limit=limit)
+        record = IdempotencyRecord(
+            tenant_id=principal.tenant_id,
+            api_key_id=principal.key_id,
+            key=key,
+            sealed=self._ctx.sealer.seal(
+                _pack(response),
+                credential=credential,
+                associated_data=_associated_data(
+                    tenant_id=principal.tenant_id, api_key_id=principal.key_id, key=key
+                ),
+            ),
+            created_at=now,
         )
 
-    def claim(self, *, tenant_id: int, key: str) -> bool:
-        """Mark the tenant's key as running in this process; False if it already is."""
-        entry = (tenant_id, key)
+        purge = self._purge_due(now)
+
+        def work(uow: UnitOfWork) -> tuple[IdempotencyRecord | None, int]:
+            purged = (
+                uow.idempotency.delete_older_than(now - RETENTION, limit=PURGE_BATCH)
+                if purge
+                else 0
+            )
+            if uow.idempotency.put(record, replace_before=now - RETENTION):
+                return None, purged
+            return uow.idempotency.get(principal.tenant_id, principal.key_id, key), purged
+
+        kept, purged = self._ctx.transactions.write(work)
+        if purged == PURGE_BATCH:
+            with self._lock:
+                self._next_purge = None  # more may be waiting: purge again at the next store
+        if kept is None:
+            return response
+        return self._open(kept, credential=credential) or response
+
+    def claim(self, *, principal: Principal, key: str) -> bool:
+        """Mark this API key's idempotency key as running in this process; False if it
+        already is."""
+        entry = (principal.tenant_id, principal.key_id, key)
         with self._lock:
             if entry in self._running:
                 return False
             self._running.add(entry)
             return True
 
-    def release(self, *, tenant_id: int, key: str) -> None:
+    def release(self, *, principal: Principal, key: str) -> None:
         """The request that claimed the key has finished (stored or not)."""
         with self._lock:
-            self._running.discard((tenant_id, key))
+            self._running.discard((principal.tenant_id, principal.key_id, key))
+
+    def _open(self, record: IdempotencyRecord, *, credential: str) -> StoredResponse | None:
+        plaintext = self._ctx.sealer.open(
+            record.sealed,
+            credential=credential,
+            associated_data=_associated_data(
+                tenant_id=record.tenant_id, api_key_id=record.api_key_id, key=record.key
+            ),
+        )
+        if plaintext is None:
+            return None
+        return _unpack(plaintext, created_at=record.created_at)
+
+    def _purge_due(self, now: datetime) -> bool:
+        """Whether this `store` purges; if so, the next purge is due `PURGE_INTERVAL` on."""
+        with self._lock:
+            if self._next_purge is not None and now < self._next_purge:
+                return False
+            self._next_purge = now + PURGE_INTERVAL
+            return True

@@ -36,6 +36,7 @@ from optledger.domain.policy import decide
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import Attribution, ServiceContext, set_suppressed, set_topic_state
 from optledger.services.results import Change
+from optledger.services.validation import check_provenance
 
 __all__ = [
     "FORM_TOKEN_LIFETIME",
@@ -164,6 +165,7 @@ class LinkService:
 
         Forbidden for a topic that may not be left (such messages get no one-click header).
         """
+        check_provenance(provenance)
         claims, tenant = self._claims(token)
 
         def work(uow: UnitOfWork) -> Change:
@@ -175,6 +177,7 @@ class LinkService:
 
     def leave(self, *, token: str, scope: LeaveScope, provenance: Provenance) -> LinkPage:
         """Leave the link's topic or stop everything on the channel; the page after it."""
+        check_provenance(provenance)
         claims, tenant = self._claims(token)
 
         def work(uow: UnitOfWork) -> LinkPage:
@@ -191,6 +194,7 @@ class LinkService:
         Conflict when there is nothing to undo or the tenant's undo period has passed;
         the preference centre can still change anything.
         """
+        check_provenance(provenance)
         claims, tenant = self._claims(token)
 
         def work(uow: UnitOfWork) -> LinkPage:
@@ -252,6 +256,7 @@ class LinkService:
         the form did not display are left alone, so a topic created after the page was
         rendered keeps its state. `everything` stops everything on every address.
         """
+        check_provenance(provenance)
         claims, tenant = self._claims(token)
         unknown = sorted(set(on) - set(shown))
         if unknown:

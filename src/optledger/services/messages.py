@@ -12,6 +12,7 @@ from optledger.domain.model import Message, Tenant, Topic
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext, ensure_address
 from optledger.services.results import RegisteredMessage
+from optledger.services.validation import storable_errors
 
 __all__ = ["MAX_MESSAGE_BATCH", "MessageService", "MessageSpec"]
 
@@ -147,4 +148,5 @@ def _check_spec(spec: MessageSpec, *, prefix: str) -> list[FieldError]:
         )
     if spec.campaign is not None and not 0 < len(spec.campaign) <= 200:
         errors.append(FieldError(f"{prefix}.campaign", "must be 1-200 characters"))
+    errors.extend(storable_errors([(f"{prefix}.campaign", spec.campaign)]))
     return errors

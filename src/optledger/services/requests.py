@@ -36,6 +36,7 @@ from optledger.services.context import (
 from optledger.services.results import Change, RequestView
 from optledger.services.subscriptions import unsubscribe_resolved
 from optledger.services.targets import ContactTarget, Target
+from optledger.services.validation import check_provenance
 
 __all__ = ["RequestService"]
 
@@ -54,7 +55,7 @@ class RequestService:
     ) -> RequestView:
         """Unsubscribe the target now from `topics` (None: from everything) and open a
         request that can be cancelled until the tenant's grace period has passed."""
-
+        check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
 
@@ -103,6 +104,7 @@ class RequestService:
 
         Only possible before the request's effective time; afterwards it is a Conflict.
         """
+        check_provenance(provenance)
 
         def work(uow: UnitOfWork) -> RequestView:
             now = self._ctx.clock.now()

@@ -31,6 +31,7 @@ from optledger.services.context import (
 )
 from optledger.services.results import Change, ChangeResult, SubscribeResult
 from optledger.services.targets import ContactTarget, Target
+from optledger.services.validation import check_provenance, check_storable
 
 __all__ = ["CONFIRMATION_TTL", "SubscriptionService", "unsubscribe_resolved"]
 
@@ -58,10 +59,12 @@ class SubscriptionService:
         person must confirm with; an outbox row asks for the confirmation notice.
         """
 
+        check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         key = self._ctx.address_key(tenant=tenant, channel=channel, raw=address)
         if contact is not None and not contact.strip():
             raise InvalidInput.of("contact", "must not be empty")
+        check_storable(("contact", contact))
 
         def work(uow: UnitOfWork) -> SubscribeResult:
             the_topic = require_topic(uow, tenant_id, topic)
@@ -132,6 +135,8 @@ class SubscriptionService:
         """Complete a double opt-in. A used token confirms again harmlessly (`repeated`);
         an unknown or expired one, or with `tenant_id` another tenant's, is an
         InvalidLinkToken, whatever the reason."""
+        check_provenance(provenance)
+        check_storable(("token", token))
 
         def work(uow: UnitOfWork) -> Change:
             now = self._ctx.clock.now()
@@ -173,7 +178,7 @@ class SubscriptionService:
         Repeating an unsubscribe succeeds and is recorded with outcome `repeated`. With
         `notify`, one confirmation notice per address is queued.
         """
-
+        check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
 
@@ -205,7 +210,7 @@ class SubscriptionService:
     ) -> ChangeResult:
         """Subscribe the target to `topics` again, or lift its suppression when `topics` is
         None. This is an explicit act of the person (an undo), so it needs no confirmation."""
-
+        check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
 

@@ -13,6 +13,7 @@ from optledger.services.validation import (
     check_locale,
     check_page_settings,
     check_region,
+    check_storable,
     check_tenant_name,
     check_text,
 )
@@ -67,6 +68,7 @@ class TenantService:
         return self._ctx.transactions.read(lambda uow: uow.tenants.all())
 
     def get_tenant(self, *, name: str) -> Tenant:
+        check_storable(("name", name))
         tenant = self._ctx.transactions.read(lambda uow: uow.tenants.by_name(name))
         if tenant is None:
             raise NotFound(kind="tenant", key=name)
@@ -137,7 +139,7 @@ class TenantService:
         nearly every API request. Revoking a key takes effect at once in the process that
         revokes it, and within `PRINCIPAL_TTL` in other processes.
         """
-        if not secret.startswith(f"{KEY_PREFIX}_") or len(secret) > 100:
+        if not secret.startswith(f"{KEY_PREFIX}_") or len(secret) > 100 or not secret.isascii():
             raise AuthenticationFailed
         key_hash = self._ctx.hasher.secret_hash(secret)
         if key_hash in self._revoked:

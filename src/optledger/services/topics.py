@@ -7,7 +7,7 @@ from optledger.domain.errors import Conflict, InvalidInput, NotFound
 from optledger.domain.model import Category, ConsentMode, Topic
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import ServiceContext
-from optledger.services.validation import check_text, check_topic_key
+from optledger.services.validation import check_storable, check_text, check_topic_key
 
 __all__ = ["TopicService"]
 
@@ -61,6 +61,7 @@ class TopicService:
         return self._ctx.transactions.read(lambda uow: uow.topics.of_tenant(tenant_id))
 
     def get_topic(self, *, tenant_id: int, key: str) -> Topic:
+        check_storable(("key", key))
         topic = self._ctx.transactions.read(lambda uow: uow.topics.by_key(tenant_id, key))
         if topic is None:
             raise NotFound(kind="topic", key=key)

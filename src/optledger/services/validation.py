@@ -1,22 +1,36 @@
-"""Checks on names, keys and other plain inputs, each raising InvalidInput for its field."""
+"""Checks on names, keys and other plain inputs, each raising InvalidInput for its field.
+
+Storable text. Every free-text input a use case stores or looks up is checked with
+`check_storable` (and provenance with `check_provenance`) before it reaches the
+database, so that text no database can hold is a 422 naming the field, on every door,
+rather than a database error: PostgreSQL refuses the NUL character (U+0000) in text, and
+neither database can take an unpaired surrogate (U+D800 to U+DFFF alone), which has no
+UTF-8 encoding. Any other Unicode text is stored as given (the PostgreSQL database must
+use the UTF8 encoding).
+"""
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
 
 from optledger.domain.channels import is_valid_region
 from optledger.domain.errors import FieldError, InvalidInput
-from optledger.domain.model import PageSettings
+from optledger.domain.model import PageSettings, Provenance
 
 __all__ = [
     "check_grace_period",
     "check_locale",
     "check_page_settings",
+    "check_provenance",
     "check_region",
+    "check_storable",
     "check_tenant_name",
     "check_text",
     "check_token",
     "check_topic_key",
+    "storable_errors",
+    "unstorable",
 ]
 
 _TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -34,6 +48,62 @@ _LOGO_SIGNATURES = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/gif": (b"GIF87a", b"GIF89a"),
 }
+
+
+def unstorable(value: str) -> str | None:
+    """Why no database can store `value` as text, in a field's reason; None if it can."""
+    if "\x00" in value:
+        return "must not contain the NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain unpaired surrogate code points"
+    return None
+
+
+def storable_errors(fields: Iterable[tuple[str, str | None]]) -> list[FieldError]:
+    """A FieldError for each (field, text) whose text cannot be stored; None is fine."""
+    errors = []
+    for field, value in fields:
+        reason = None if value is None else unstorable(value)
+        if reason is not None:
+            errors.append(FieldError(field, reason))
+    return errors
+
+
+def check_storable(*fields: tuple[str, str | None]) -> None:
+    """InvalidInput naming every (field, text) whose text cannot be stored."""
+    errors = storable_errors(fields)
+    if errors:
+        raise InvalidInput(*errors)
+
+
+def check_provenance(provenance: Provenance) -> None:
+    """InvalidInput naming every provenance field whose text cannot be stored: `actor`,
+    `device`, `entrypoint`, `tags[i]`, `context` (a key) or `context.<key>` (its value),
+    `locale`, `request_id`, `idempotency_key`, `ip`, `user_agent`."""
+    errors = storable_errors(
+        [
+            ("actor", provenance.actor),
+            ("device", provenance.device),
+            ("entrypoint", provenance.entrypoint),
+            *((f"tags[{index}]", tag) for index, tag in enumerate(provenance.tags)),
+            ("locale", provenance.locale),
+            ("request_id", provenance.request_id),
+            ("idempotency_key", provenance.idempotency_key),
+            ("ip", provenance.ip),
+            ("user_agent", provenance.user_agent),
+        ]
+    )
+    for key, value in provenance.context.items():
+        reason = unstorable(key)
+        if reason is not None:
+            errors.append(FieldError("context", f"a key {reason}"))
+        else:
+            errors.extend(storable_errors([(f"context.{key}", value)]))
+    if errors:
+        raise InvalidInput(*errors)
 
 
 def check_tenant_name(value: str) -> str:

@@ -264,16 +264,13 @@ def _upsert_subscription(dialect: str) -> Executable:
 
 @cache
 def _upsert_idempotency(dialect: str) -> Executable:
-    """Insert a record, or replace the one of (tenant, key) only if it is older than
+    """Insert a record, or replace the one of (tenant, API key, key) only if it is older than
     `:replace_before`; RETURNING a row only when this record was written."""
     statement = _dialect_insert(dialect)(idempotency_keys)
     columns = idempotency_keys.c
     return statement.on_conflict_do_update(
-        index_elements=[columns.tenant_id, columns.key],
-        set_={
-            name: statement.excluded[name]
-            for name in ("fingerprint", "status", "content_type", "body", "created_at")
-        },
+        index_elements=[columns.tenant_id, columns.api_key_id, columns.key],
+        set_={name: statement.excluded[name] for name in ("sealed", "created_at")},
         where=columns.created_at < bindparam("replace_before", type_=columns.created_at.type),
     ).returning(columns.tenant_id)
 
@@ -489,11 +486,9 @@ def _confirmation_from_row(row: Record) -> Confirmation:
 def _idempotency_record_from_row(row: Record) -> ports.IdempotencyRecord:
     return ports.IdempotencyRecord(
         tenant_id=row.tenant_id,
+        api_key_id=row.api_key_id,
         key=row.key,
-        fingerprint=row.fingerprint,
-        status=row.status,
-        content_type=row.content_type,
-        body=bytes(row.body),
+        sealed=bytes(row.sealed),
         created_at=_from_db(row.created_at),
     )
 
@@ -1231,21 +1226,20 @@ class SqlIdempotencyRepository:
         self._connection = connection
         self._executor = executor or CursorExecutor(connection)
 
-    def get(self, tenant_id: int, key: str) -> ports.IdempotencyRecord | None:
-        statement = _select(idempotency_keys, ("tenant_id", "key"))
-        row = self._executor.first(statement, {"tenant_id": tenant_id, "key": key})
+    def get(self, tenant_id: int, api_key_id: int, key: str) -> ports.IdempotencyRecord | None:
+        statement = _select(idempotency_keys, ("tenant_id", "api_key_id", "key"))
+        values = {"tenant_id": tenant_id, "api_key_id": api_key_id, "key": key}
+        row = self._executor.first(statement, values)
         return None if row is None else _idempotency_record_from_row(row)
 
     def put(self, record: ports.IdempotencyRecord, *, replace_before: datetime) -> bool:
         """Insert the record, replacing an expired one (created before `replace_before`);
-        False, and the live record kept, if (tenant, key) has one."""
+        False, and the live record kept, if (tenant, API key, key) has one."""
         values = {
             "tenant_id": record.tenant_id,
+            "api_key_id": record.api_key_id,
             "key": record.key,
-            "fingerprint": record.fingerprint,
-            "status": record.status,
-            "content_type": record.content_type,
-            "body": record.body,
+            "sealed": record.sealed,
             "created_at": _to_db(record.created_at),
             "replace_before": _to_db(replace_before),
         }
@@ -1256,13 +1250,13 @@ class SqlIdempotencyRepository:
         """Delete at most `limit` records created before `cutoff`, oldest first."""
         columns = idempotency_keys.c
         oldest = (
-            select(columns.tenant_id, columns.key)
+            select(columns.tenant_id, columns.api_key_id, columns.key)
             .where(columns.created_at < _to_db(cutoff))
             .order_by(columns.created_at)
             .limit(limit)
         )
         statement = delete(idempotency_keys).where(
-            tuple_(columns.tenant_id, columns.key).in_(oldest)
+            tuple_(columns.tenant_id, columns.api_key_id, columns.key).in_(oldest)
         )
         deleted: int = self._connection.execute(statement).rowcount
         return deleted

@@ -17,7 +17,8 @@ SHA-256 of the value, kept in the same row and deleted with it.
 
 Personal data lives in `addresses.value`, `contacts.external_id` and the provenance
 columns of `consent_events`; erasure deletes or clears exactly those. `idempotency_keys`
-keeps REST responses for 24 hours (they may echo an address); the purge removes them.
+keeps REST responses for 24 hours (they may echo an address), sealed so that only the
+API key that made the request can read them; the service purges them when they expire.
 """
 
 from datetime import datetime
@@ -327,14 +328,12 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     _tenant_id(),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
     Column("key", String(255), nullable=False),
-    Column("fingerprint", HASH, nullable=False),
-    Column("status", Integer, nullable=False),
-    Column("content_type", String(255), nullable=True),
-    Column("body", LargeBinary(), nullable=False),
+    Column("sealed", LargeBinary(), nullable=False),
     _created_at(),
-    PrimaryKeyConstraint("tenant_id", "key"),
+    PrimaryKeyConstraint("tenant_id", "api_key_id", "key"),
     Index(None, "created_at"),
 )
-"""The first response to each `Idempotency-Key` of a tenant, kept 24 hours (see
-`optledger.services.idempotency`)."""
+"""The first response to each `Idempotency-Key` of an API key, sealed under that key and
+kept 24 hours (see `optledger.services.idempotency`)."""

@@ -1,3 +1,6 @@
+import logging
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,7 +19,61 @@ def test_malformed_json_is_400(client, acme):
 
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == problem(400, "malformed-json", "The body is not valid JSON.")
+    assert response.json() == problem(
+        400, "malformed-json", "The body is not valid JSON.", [("body", "is not valid JSON")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"contact": "caf\xe9"}', "is not valid UTF-8"),
+        (b'{"contact": "\xff\xfe"}', "is not valid UTF-8"),
+        (
+            b'{"contact": "u1", "tags": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "is nested too deeply",
+        ),
+    ],
+    ids=["latin-1 bytes", "invalid bytes", "deep nesting"],
+)
+def test_a_body_json_cannot_read_is_a_malformed_json_problem(client, acme, content, reason):
+    response = client.post(
+        "/v1/unsubscribe",
+        content=content,
+        headers={**acme.writer, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(
+        400, "malformed-json", "The body is not valid JSON.", [("body", reason)]
+    )
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", '"utf-16"', "us-ascii"])
+@pytest.mark.parametrize("content", [b'{"contact": "u1"}', b'{"contact": "caf\xe9"}'])
+def test_a_charset_other_than_utf_8_is_415(client, acme, charset, content):
+    response = client.post(
+        "/v1/unsubscribe",
+        content=content,
+        headers={**acme.writer, "Content-Type": f"application/json; charset={charset}"},
+    )
+
+    assert (response.status_code, response.json()) == (
+        415,
+        problem(415, "unsupported-media-type", "The body must be application/json in UTF-8."),
+    )
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_charset_utf_8_is_accepted(client, acme, charset):
+    response = client.post(
+        "/v1/unsubscribe",
+        json={"address": {"channel": "email", "address": "ann@example.com"}},
+        headers={**acme.writer, "Content-Type": f"application/json; charset={charset}"},
+    )
+
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
@@ -140,19 +197,31 @@ def test_405_allows_every_method_of_the_path(client, acme, path, allow):
     assert response.headers["allow"] == allow
 
 
-def test_an_unexpected_error_is_500_without_details(services, acme):
+def test_an_unexpected_error_is_500_without_details(services, acme, caplog):
     def broken(**_kwargs):
         raise RuntimeError("secret detail ann@example.com")
 
     app = create_app(services=services, ready=lambda: True)
     services.topics.list_topics = broken  # type: ignore[method-assign]
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with caplog.at_level(logging.DEBUG), TestClient(app) as client:
         response = client.get("/v1/topics", headers=acme.checker)
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
+    error_id = response.json()["error_id"]
+    assert re.fullmatch("[0-9a-f]{16}", error_id)
     assert response.json() == {
         "type": "/problems/internal",
         "title": "Internal error",
         "status": 500,
+        "detail": f"An unexpected error; it is logged with error id {error_id}.",
+        "error_id": error_id,
     }
+    server_side = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.exc_info) for r in server_side] == [
+        ("optledger.api.guard", "ERROR", None)
+    ]
+    assert re.fullmatch(
+        f"request failed, error id {error_id}: RuntimeError at optledger/api/rest/topics.py:[0-9]+",
+        server_side[0].getMessage(),
+    )

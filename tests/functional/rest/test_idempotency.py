@@ -19,13 +19,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Router
 from starlette.testclient import TestClient
 
 from optledger.api.rest.idempotency import MAX_BODY, IdempotencyMiddleware
 from optledger.domain.channels import Channel
 from optledger.domain.errors import AuthenticationFailed
-from optledger.domain.model import Provenance
+from optledger.domain.model import Provenance, Scope
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
 from optledger.services.targets import AddressTarget
 from tests.fakes import FakeKeyring, FrozenClock
@@ -49,7 +51,7 @@ class Hooks:
 
 def make_app(services: Services, hooks: Hooks) -> FastAPI:
     app = FastAPI()
-    app.add_middleware(IdempotencyMiddleware, services=services)
+    app.add_middleware(IdempotencyMiddleware, services=services, router=app.router)
 
     async def tenant_of(request: Request) -> int | None:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
@@ -147,6 +149,7 @@ def services(transactions, clock) -> Services:
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            sealer=AesGcmResponseSealer(b"r" * 32),
         )
     )
 
@@ -388,6 +391,21 @@ def test_keys_are_scoped_per_tenant(client, services, secret, engine, hooks):
     assert wire(again) == wire(theirs)
 
 
+def test_keys_are_scoped_per_api_key(client, services, secret, engine, hooks):
+    tenant_id = services.tenants.authenticate(secret=secret).tenant_id
+    other = services.tenants.create_key(tenant_id=tenant_id, name="other", scope=Scope.ADMIN)
+    mine = client.post(URL, json=BODY, headers=headers(secret, "shared"))
+    theirs = client.post(URL, json=BODY, headers=headers(other.secret, "shared"))
+    assert (mine.status_code, theirs.status_code) == (200, 200)
+    assert "idempotency-replayed" not in theirs.headers
+    assert theirs.json()["changes"][0]["outcome"] == "repeated"  # the route ran again
+    assert (hooks.calls, events(engine), stored_keys(engine)) == (2, 2, 2)
+    assert wire(client.post(URL, json=BODY, headers=headers(secret, "shared"))) == wire(mine)
+    assert wire(client.post(URL, json=BODY, headers=headers(other.secret, "shared"))) == wire(
+        theirs
+    )
+
+
 def test_kept_24_hours_by_the_clock(client, secret, engine, clock, hooks):
     first = client.post(URL, json=BODY, headers=headers(secret))
     clock.advance(timedelta(hours=23, minutes=59))
@@ -412,6 +430,7 @@ def test_the_first_response_is_replayed_by_another_process(services, secret, tra
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            sealer=AesGcmResponseSealer(b"r" * 32),
         )
     )
     replayed = TestClient(make_app(restarted, hooks)).post(URL, json=BODY, headers=headers(secret))
@@ -466,7 +485,7 @@ def test_streaming_without_the_header_is_not_buffered(services):
     """On the ASGI level: without the header every body chunk goes out as sent."""
     chunks = [b"one,", b"two,", b"three"]
     inner = StreamingResponse(iter(chunks), media_type="text/csv")
-    middleware = IdempotencyMiddleware(inner, services=services)
+    middleware = IdempotencyMiddleware(inner, services=services, router=Router())
     sent: list[dict] = []
 
     requests = [{"type": "http.request", "body": b"", "more_body": False}]

@@ -42,11 +42,13 @@ def install_rest_api(app: FastAPI, *, services: Services) -> None:
     schema in the OpenAPI document.
 
     Middleware order, outermost first: the body limits refuse oversize bodies before
-    anything buffers them; then idempotency replays or records whole responses.
+    anything buffers them; then idempotency replays or records whole responses, for the
+    callers whose keys may make the request (it checks the scope `app.router`'s routes
+    require).
     """
     install_error_handlers(app)
     app.include_router(_router())
-    app.add_middleware(IdempotencyMiddleware, services=services)
+    app.add_middleware(IdempotencyMiddleware, services=services, router=app.router)
     app.add_middleware(
         BodyLimits,
         default=MAX_JSON_BYTES,

@@ -10,7 +10,8 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem
+from optledger.api.rest.errors import FOREIGN_CHARSET, UNSUPPORTED_MEDIA_TYPE, HttpProblem
+from optledger.api.rest.media import declares_foreign_charset, is_json
 from optledger.api.rest.schemas import ProvenanceIn
 from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import Provenance
@@ -137,15 +138,14 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
 
 
 async def require_json(request: Request) -> None:
-    """Refuse a body that is not `application/json` (or `+json`) with 415."""
+    """Refuse a body that is not `application/json` (or `+json`) in UTF-8 with 415."""
     if not await request.body():
         return
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        return
-    raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be application/json.")
+    content_type = request.headers.get("content-type", "")
+    if not is_json(content_type):
+        raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be application/json.")
+    if declares_foreign_charset(content_type):
+        raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, FOREIGN_CHARSET)
 
 
 def encode_cursor(value: str) -> str:

@@ -4,16 +4,20 @@
 |-----------------------------------------------|--------|--------------------------------------|
 | InvalidInput, request validation              | 422    | /problems/invalid-input (+ `errors`) |
 | InvalidLinkToken (a confirmation token)       | 422    | /problems/invalid-input (`token`)    |
-| a body that is not JSON                       | 400    | /problems/malformed-json             |
+| a body that is not JSON (or not UTF-8, or     | 400    | /problems/malformed-json (`body`)    |
+|   nested too deeply to read)                  |        |                                      |
 | AuthenticationFailed, no or a bad API key     | 401    | /problems/unauthenticated            |
 | Forbidden, a key whose scope is too low       | 403    | /problems/forbidden                  |
 | NotFound, an unknown path                     | 404    | /problems/not-found                  |
 | Conflict                                      | 409    | /problems/conflict                   |
 | a body over the size limit                    | 413    | /problems/too-large                  |
-| a body of another media type                  | 415    | /problems/unsupported-media-type     |
+| a body of another media type or charset       | 415    | /problems/unsupported-media-type     |
 | Unavailable (the database stayed busy)        | 503    | /problems/unavailable, Retry-After   |
 | any other HTTP error (405 …)                  | its own| about:blank                          |
-| anything else                                 | 500    | /problems/internal, no detail        |
+| anything else                                 | 500    | /problems/internal, by the guard     |
+
+Anything else is not handled here: it reaches `optledger.api.guard`, which answers 500
+and logs the error without its message.
 
 Details never carry personal data or secrets: the domain's messages name the field and
 the rule, and validation errors are reported without the offending value.
@@ -30,6 +34,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from optledger.api.rest.media import declares_foreign_charset
 from optledger.api.rest.schemas import FieldProblem, Problem
 from optledger.domain.errors import (
     AuthenticationFailed,
@@ -46,9 +51,9 @@ from optledger.domain.errors import (
 __all__ = [
     "CONFLICT",
     "FORBIDDEN",
+    "FOREIGN_CHARSET",
     "IDEMPOTENCY_KEY_IN_USE",
     "IDEMPOTENCY_KEY_REUSED",
-    "INTERNAL",
     "INVALID_IDEMPOTENCY_KEY",
     "INVALID_INPUT",
     "MALFORMED_JSON",
@@ -66,6 +71,7 @@ __all__ = [
 ]
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+FOREIGN_CHARSET: Final = "The body must be application/json in UTF-8."
 _LOCATIONS: Final = frozenset({"body", "query", "path", "header", "cookie"})
 
 
@@ -88,7 +94,6 @@ TOO_LARGE: Final = Kind("/problems/too-large", "Content too large", 413)
 UNSUPPORTED_MEDIA_TYPE: Final = Kind(
     "/problems/unsupported-media-type", "Unsupported media type", 415
 )
-INTERNAL: Final = Kind("/problems/internal", "Internal error", 500)
 UNAVAILABLE: Final = Kind("/problems/unavailable", "Service unavailable", 503)
 INVALID_IDEMPOTENCY_KEY: Final = Kind(
     "/problems/invalid-idempotency-key", "Invalid Idempotency-Key", 400
@@ -124,7 +129,7 @@ _DESCRIPTIONS: Final = {
     415: "The body's media type is not accepted (`/problems/unsupported-media-type`).",
     422: "The input is invalid (`/problems/invalid-input`), or the Idempotency-Key was "
     "used for another request (`/problems/idempotency-key-reused`).",
-    500: "An unexpected error (`/problems/internal`).",
+    500: "An unexpected error (`/problems/internal`), logged under the `error_id` given.",
     503: "The database stayed busy or could not be reached; nothing was written. Send the "
     "same request again after `Retry-After` seconds (`/problems/unavailable`).",
 }
@@ -185,14 +190,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HttpProblem, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
-    app.add_exception_handler(Exception, _internal_error)
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OptledgerError)
     kind = next((k for error, k in _BY_ERROR if isinstance(exc, error)), None)
     if kind is None:
-        return await _internal_error(_request, exc)
+        raise exc  # not one this door expects: the guard answers 500
     if isinstance(exc, InvalidInput):
         return problem_response(kind, detail="The input is invalid.", errors=exc.errors)
     if isinstance(exc, InvalidLinkToken):
@@ -214,7 +218,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     if any(p.get("type") == "json_invalid" for p in problems):
-        return problem_response(MALFORMED_JSON, detail="The body is not valid JSON.")
+        return _malformed("is not valid JSON")
     errors = [FieldError(_field(p.get("loc", ())), str(p.get("msg", ""))) for p in problems]
     return problem_response(INVALID_INPUT, detail="The input is invalid.", errors=errors)
 
@@ -232,8 +236,28 @@ def _field(loc: Sequence[object]) -> str:
     return path
 
 
+def _malformed(reason: str) -> JSONResponse:
+    return problem_response(
+        MALFORMED_JSON, detail="The body is not valid JSON.", errors=[FieldError("body", reason)]
+    )
+
+
+def _unreadable_body(request: Request, cause: BaseException) -> JSONResponse:
+    """FastAPI's answer to a body its JSON parser gave up on (a bare 400 "There was an
+    error parsing the body"), as this door's own problem."""
+    if declares_foreign_charset(request.headers.get("content-type", "")):
+        return problem_response(UNSUPPORTED_MEDIA_TYPE, detail=FOREIGN_CHARSET)
+    if isinstance(cause, RecursionError):
+        return _malformed("is nested too deeply")
+    if isinstance(cause, UnicodeDecodeError):
+        return _malformed("is not valid UTF-8")
+    return _malformed("is not valid JSON")
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == HTTPStatus.BAD_REQUEST and exc.__cause__ is not None:
+        return _unreadable_body(request, exc.__cause__)
     known = _BY_STATUS.get(exc.status_code)
     phrase = HTTPStatus(exc.status_code).phrase
     kind = known or Kind("about:blank", phrase, exc.status_code)
@@ -255,8 +279,3 @@ def _allowed_methods(request: Request) -> str:
             for route in request.app.router.routes
         )
     )
-
-
-async def _internal_error(_request: Request, _exc: Exception) -> JSONResponse:
-    """A bare 500: the traceback goes to the server log, never to the client."""
-    return problem_response(INTERNAL, detail=None)

@@ -1,8 +1,8 @@
 """`Idempotency-Key` on every `POST` under `/v1`: a pure ASGI middleware.
 
-The contract is in docs/api.md ("Idempotency"); the keeping of responses, their expiry
-and the trade-offs are in `optledger.services.idempotency`. This module is the REST
-door's part: it reads the request, decides, and replays or records the response.
+The contract is in docs/api.md ("Idempotency"); the keeping of responses, their sealing,
+their expiry and the trade-offs are in `optledger.services.idempotency`. This module is
+the REST door's part: it reads the request, decides, and replays or records the response.
 
 What it touches: only `POST` requests whose path is under `/v1` and that carry an
 `Idempotency-Key` header. Everything else (other methods, other paths, requests without
@@ -11,33 +11,41 @@ application untouched, so streaming responses of ordinary requests stay streamed
 
 For a request it touches:
 
-1. Authenticate. The key is scoped to the tenant of the bearer API key, so the
+1. Authenticate. Keys are scoped to the bearer API key (its tenant and its id), so the
    middleware asks `services.tenants.authenticate` itself (in the thread pool: services
    are synchronous). No valid API key: the request passes through untouched and the
    route answers `401` as it would without the header.
-2. Check the header: exactly one, 1 to 255 visible ASCII characters. Otherwise `400`
+2. Authorise. The route the request is for names the scope it needs (its
+   `require(scope)` dependency, read with `auth.required_scope`). A request no route
+   takes, or from a key whose scope is too low, passes through untouched, before the
+   header is even looked at: the route answers `404`, `405` or `403` exactly as it would
+   without the header, whether or not the idempotency key was ever used. So a response
+   is only ever replayed to a key that may make the request, and nothing tells a key
+   whether some other key used an idempotency key.
+3. Check the header: exactly one, 1 to 255 visible ASCII characters. Otherwise `400`
    problem `/problems/invalid-idempotency-key` naming the header.
-3. Read the whole body into a spool (memory up to `MAX_BODY`, a temporary file beyond,
+4. Read the whole body into a spool (memory up to `MAX_BODY`, a temporary file beyond,
    so a 100 MiB suppression import is not held in memory; the outer body limits cap the
-   size per path). The fingerprint is the SHA-256 of method, raw path, query string and
-   the body's SHA-256, computed as the body arrives.
-4. Look the key up. A kept response with the same fingerprint is replayed: its status,
+   size per path, and answer `413` themselves when a chunked body passes the cap). The
+   fingerprint is the SHA-256 of method, raw path, query string and the body's SHA-256,
+   computed as the body arrives.
+5. Look the key up. A kept response with the same fingerprint is replayed: its status,
    `Content-Type` and body byte for byte, plus `Idempotency-Replayed: true`; the route
    does not run, so nothing is written again. A kept response with another fingerprint:
    `422` problem `/problems/idempotency-key-reused`.
-5. Claim the key in this process (`IdempotencyService.claim`); if a request with it is
+6. Claim the key in this process (`IdempotencyService.claim`); if a request with it is
    still running: `409` problem `/problems/idempotency-key-in-use`. Having claimed it,
-   look it up once more (the first request may have finished between 4 and 5).
-6. Run the application with the spooled body fed back in chunks, and capture its response
-   (status, headers, body) instead of sending it. Below 500 it is stored, then sent; a
-   5xx is sent and not stored, so a retry runs again. An exception from the application
-   propagates (the server's error handler answers `500`) and nothing is stored. The key
-   is released in every case.
+   look it up once more (the first request may have finished between 5 and 6).
+7. Run the application with the spooled body fed back in chunks, and capture its response
+   (status, headers, body) instead of sending it. Below 500 it is stored (sealed under
+   the caller's API key secret), then sent; a 5xx is sent and not stored, so a retry
+   runs again. An exception from the application propagates (the outermost guard answers
+   `500`) and nothing is stored. The key is released in every case.
 
 The response is stored before it is sent, so a client that has heard an answer can rely
 on a retry being replayed. Should storing fail, the request's own write has happened
 anyway; the response is still sent (a retry would run the use case again, which for
-consent changes records a `repeated` event) and the failure is logged.
+consent changes records a `repeated` event) and the failure is logged, by its type only.
 """
 
 import hashlib
@@ -47,9 +55,13 @@ from dataclasses import dataclass
 from tempfile import SpooledTemporaryFile
 from typing import Final
 
+from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from optledger.api.guard import describe
+from optledger.api.rest.auth import required_scope
 from optledger.api.rest.errors import (
     IDEMPOTENCY_KEY_IN_USE,
     IDEMPOTENCY_KEY_REUSED,
@@ -60,6 +72,7 @@ from optledger.api.rest.errors import (
 from optledger.domain.errors import AuthenticationFailed
 from optledger.services import Services
 from optledger.services.idempotency import StoredResponse, fingerprint, is_valid_key
+from optledger.services.results import Principal
 
 __all__ = ["HEADER", "MAX_BODY", "REPLAYED_HEADER", "IdempotencyMiddleware"]
 
@@ -78,15 +91,26 @@ _BUFFERED_EXTENSIONS: Final = frozenset({"http.response.pathsend", "http.respons
 _log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """The authenticated sender of a request: its principal and its API key's secret
+    (which seals and opens the responses kept for it)."""
+
+    principal: Principal
+    secret: str
+
+
 class IdempotencyMiddleware:
     """Replays the first response to a repeated `Idempotency-Key` (see the module doc).
 
-    Add it with `app.add_middleware(IdempotencyMiddleware, services=services)`.
+    Add it with `app.add_middleware(IdempotencyMiddleware, services=services,
+    router=app.router)`; `router` holds the routes whose scopes it checks.
     """
 
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services, router: Router) -> None:
         self.app = app
         self._services = services
+        self._router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _applies(scope):
@@ -96,8 +120,8 @@ class IdempotencyMiddleware:
         if not keys:
             await self.app(scope, receive, send)
             return
-        tenant_id = await self._tenant_of(scope)
-        if tenant_id is None:
+        caller = await self._caller(scope)
+        if caller is None or not self._may_make(caller.principal, scope):
             await self.app(scope, receive, send)
             return
         key = _valid_key(keys)
@@ -120,13 +144,7 @@ class IdempotencyMiddleware:
                 body_sha256=body.sha256,
             )
             await self._handle(
-                scope,
-                receive,
-                send,
-                tenant_id=tenant_id,
-                key=key,
-                request=request_fingerprint,
-                body=body,
+                scope, receive, send, caller=caller, key=key, request=request_fingerprint, body=body
             )
 
     async def _handle(
@@ -135,37 +153,42 @@ class IdempotencyMiddleware:
         receive: Receive,
         send: Send,
         *,
-        tenant_id: int,
+        caller: _Caller,
         key: str,
         request: str,
         body: "_Spooled",
     ) -> None:
         idempotency = self._services.idempotency
-        stored = await run_in_threadpool(idempotency.find, tenant_id=tenant_id, key=key)
+        principal = caller.principal
+        stored = await run_in_threadpool(
+            idempotency.find, principal=principal, credential=caller.secret, key=key
+        )
         if stored is not None:
             await _answer_from(stored, request, send)
             return
-        if not idempotency.claim(tenant_id=tenant_id, key=key):
+        if not idempotency.claim(principal=principal, key=key):
             await _send_in_use(send)
             return
         try:
-            stored = await run_in_threadpool(idempotency.find, tenant_id=tenant_id, key=key)
+            stored = await run_in_threadpool(
+                idempotency.find, principal=principal, credential=caller.secret, key=key
+            )
             if stored is not None:
                 await _answer_from(stored, request, send)
                 return
             response = await _capture(self.app, scope, body, receive)
             if response.status < 500 and response.complete:
-                kept = await self._store(response, tenant_id=tenant_id, key=key, request=request)
+                kept = await self._store(response, caller=caller, key=key, request=request)
                 if kept is not None and kept.fingerprint == request and not response.is_(kept):
                     # Another process stored this key's first response while this one ran.
                     await _replay(kept, send)
                     return
             await response.send_to(send)
         finally:
-            idempotency.release(tenant_id=tenant_id, key=key)
+            idempotency.release(principal=principal, key=key)
 
-    async def _tenant_of(self, scope: Scope) -> int | None:
-        """The tenant of the request's bearer API key; None if it has no valid one."""
+    async def _caller(self, scope: Scope) -> _Caller | None:
+        """Who sent the request, by its bearer API key; None if it has no valid one."""
         secret = _bearer(scope)
         if secret is None:
             return None
@@ -173,24 +196,50 @@ class IdempotencyMiddleware:
             principal = await run_in_threadpool(self._services.tenants.authenticate, secret=secret)
         except AuthenticationFailed:
             return None
-        return principal.tenant_id
+        return _Caller(principal=principal, secret=secret)
+
+    def _may_make(self, principal: Principal, scope: Scope) -> bool:
+        """Whether some route takes this request and the caller's key has the scope it
+        needs (a route that names no scope needs none)."""
+        route = _route_for(self._router.routes, scope)
+        if route is None:
+            return False
+        needed = required_scope(route)
+        return needed is None or principal.scope.allows(needed)
 
     async def _store(
-        self, response: "_Captured", *, tenant_id: int, key: str, request: str
+        self, response: "_Captured", *, caller: _Caller, key: str, request: str
     ) -> StoredResponse | None:
         try:
             return await run_in_threadpool(
                 self._services.idempotency.store,
-                tenant_id=tenant_id,
+                principal=caller.principal,
+                credential=caller.secret,
                 key=key,
                 fingerprint=request,
                 status=response.status,
                 content_type=response.content_type,
                 body=response.body,
             )
-        except Exception:
-            _log.exception("the response to an idempotent request could not be stored")
+        except Exception as exc:  # the response is sent all the same
+            _log.error(
+                "the response to an idempotent request could not be stored: %s", describe(exc)
+            )
             return None
+
+
+def _route_for(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The route that takes this request (its path and its method), as the router will
+    pick it: the first that matches; None if none does."""
+    path: str = scope["path"]
+    method: str = scope["method"]
+    for context in iter_route_contexts(routes):
+        methods = context.methods
+        if methods is None or method not in methods:
+            continue
+        if context.path_regex.match(path) is not None:
+            return context.original_route
+    return None
 
 
 def _applies(scope: Scope) -> bool:
@@ -231,21 +280,26 @@ class _Spooled:
 
 
 async def _spool(receive: Receive) -> _Spooled | None:
-    """Read the whole body; None if the client disconnects first."""
+    """Read the whole body; None if the client disconnects first. An exception from
+    `receive` (the body limit's) propagates, the spool closed."""
     # Closed by the caller, which holds it in `with body.file` while the request runs.
     spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=MAX_BODY)  # noqa: SIM115
     digest = hashlib.sha256()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            spool.close()
-            return None
-        chunk: bytes = message.get("body", b"")
-        digest.update(chunk)
-        await run_in_threadpool(spool.write, chunk)
-        if not message.get("more_body", False):
-            spool.seek(0)
-            return _Spooled(file=spool, sha256=digest.digest())
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                spool.close()
+                return None
+            chunk: bytes = message.get("body", b"")
+            digest.update(chunk)
+            await run_in_threadpool(spool.write, chunk)
+            if not message.get("more_body", False):
+                spool.seek(0)
+                return _Spooled(file=spool, sha256=digest.digest())
+    except BaseException:
+        spool.close()
+        raise
 
 
 def _feeding(body: _Spooled, receive: Receive) -> Receive:

@@ -3,6 +3,11 @@
 A body whose declared `Content-Length` is over the cap is refused before it is read; a
 body without one (chunked) is counted as it is received, and reading stops with `413`
 as soon as it passes the cap, so no more than the cap is ever buffered or consumed.
+
+Reading stops by raising `BodyTooLarge` from `receive`. Inside a route the application's
+own error handling answers it; a middleware between this one and the routes (the
+idempotency middleware spools bodies itself) does not handle it, so this middleware
+answers the `413` itself when the exception reaches it before a response has started.
 """
 
 from collections.abc import Mapping
@@ -46,6 +51,7 @@ class BodyLimits:
             await response(scope, receive, send)
             return
         received = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -56,7 +62,17 @@ class BodyLimits:
                     raise BodyTooLarge(limit)
             return message
 
-        await self._app(scope, limited_receive, send)
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, limited_receive, watched_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await problem_response(TOO_LARGE, detail=exc.detail)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

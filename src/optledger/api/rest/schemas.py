@@ -127,6 +127,8 @@ class Problem(_Out):
     status: int
     detail: str | None = None
     errors: list[FieldProblem] | None = None
+    error_id: str | None = None
+    """On a 500 only: the id the error is logged with, to quote when reporting it."""
 
 
 # Provenance and targets ------------------------------------------------------------------

@@ -1,0 +1,24 @@
+"""The bodies the REST door reads: JSON (`application/json` or `application/*+json`),
+in UTF-8, the only encoding JSON exchanged between systems may use (RFC 8259 section 8.1).
+"""
+
+__all__ = ["declares_foreign_charset", "is_json"]
+
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def is_json(content_type: str) -> bool:
+    """Whether the `Content-Type` value names a JSON media type."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def declares_foreign_charset(content_type: str) -> bool:
+    """Whether the `Content-Type` value has a `charset` parameter other than UTF-8."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() not in _UTF8
+    return False
