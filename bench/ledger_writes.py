@@ -21,6 +21,7 @@ from optledger.domain.links import LinkClaims
 from optledger.domain.model import ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.targets import AddressTarget
 from optledger.storage.engine import make_engine
@@ -61,6 +62,7 @@ def main() -> None:
                 hasher=KeyedHasher(b"b" * 32),
                 keyring=_NoLinks(),
                 public_url="https://optout.example.com",
+                spools=TemporaryFileSpools(),
             )
         )
         tenant = services.tenants.create_tenant(name=f"bench-{int(time.time())}").tenant

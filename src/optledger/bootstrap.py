@@ -36,6 +36,7 @@ from optledger.config import MIN_SECRET_BYTES, ConfigError, Settings, decode_sec
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
 from optledger.outbound.keyring import AesGcmKeyring
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage.engine import (
     UnsafeDatabaseSetting,
@@ -127,6 +128,7 @@ def build(settings: Settings) -> Runtime:
             current=settings.link_keys[0],
         ),
         public_url=settings.public_url,
+        spools=TemporaryFileSpools(),
     )
     return Runtime(services=Services.build(context), engine=engine, transactions=transactions)
 

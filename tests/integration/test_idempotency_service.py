@@ -9,6 +9,7 @@ from alembic import command
 from sqlalchemy import Engine
 
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.idempotency import (
     RETENTION,
@@ -44,6 +45,7 @@ def services(transactions, clock) -> Services:
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            spools=TemporaryFileSpools(),
         )
     )
 
@@ -262,6 +264,7 @@ def _use_the_table(engine: Engine) -> None:
                 hasher=KeyedHasher(b"s" * 32),
                 keyring=FakeKeyring(),
                 public_url="https://optout.example.com",
+                spools=TemporaryFileSpools(),
             )
         )
         tenant_id = services.tenants.get_tenant(name="acme").id

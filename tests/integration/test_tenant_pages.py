@@ -10,6 +10,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import PageSettings, Provenance
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
@@ -27,6 +28,7 @@ def _services(transactions) -> Services:
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            spools=TemporaryFileSpools(),
         )
     )
 

@@ -3,7 +3,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import ServiceContext, Services
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
+from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 from tests.property.ledger_machine import World, machine
 
 
@@ -15,6 +15,7 @@ def memory_world() -> World:
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
+        spools=MemorySpools(),
     )
     return World(Services.build(ctx), transactions, clock, hasher, close=lambda: None)
 

@@ -4,7 +4,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import ServiceContext, Services
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
+from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 
 PUBLIC_URL = "https://optout.example.com"
 API = Provenance(via="api", actor="tester")
@@ -33,6 +33,7 @@ def services(transactions, clock, hasher) -> Services:
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url=PUBLIC_URL,
+        spools=MemorySpools(),
     )
     return Services.build(ctx)
 

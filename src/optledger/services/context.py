@@ -25,7 +25,7 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import Clock, LinkKeyring, Transactions, UnitOfWork
+from optledger.domain.ports import Clock, LinkKeyring, Spools, Transactions, UnitOfWork
 from optledger.domain.secrets import KeyedHasher
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
@@ -67,6 +67,8 @@ class ServiceContext:
     hasher: KeyedHasher
     keyring: LinkKeyring
     public_url: str
+    spools: Spools
+    """Temporary storage for the rows of an import, between checking and writing them."""
     _tenants: dict[int, tuple[Tenant, datetime]] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )

@@ -21,6 +21,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode, PageSettings, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.contacts import EventView, HistoryQuery
 from optledger.services.messages import MessageSpec
@@ -64,6 +65,7 @@ def services(transactions, clock, keyring) -> Services:
             hasher=KeyedHasher(b"f" * 32),
             keyring=keyring,
             public_url=PUBLIC_URL,
+            spools=TemporaryFileSpools(),
         )
     )
 

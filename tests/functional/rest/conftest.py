@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from optledger.api import create_app
 from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from tests.fakes import FakeKeyring, FrozenClock
 
@@ -48,6 +49,7 @@ def services(transactions, clock) -> Services:
             hasher=KeyedHasher(b"f" * 32),
             keyring=FakeKeyring(),
             public_url=PUBLIC_URL,
+            spools=TemporaryFileSpools(),
         )
     )
 

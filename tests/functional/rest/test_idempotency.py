@@ -26,6 +26,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Provenance
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.targets import AddressTarget
 from tests.fakes import FakeKeyring, FrozenClock
@@ -147,6 +148,7 @@ def services(transactions, clock) -> Services:
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            spools=TemporaryFileSpools(),
         )
     )
 
@@ -412,6 +414,7 @@ def test_the_first_response_is_replayed_by_another_process(services, secret, tra
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
+            spools=TemporaryFileSpools(),
         )
     )
     replayed = TestClient(make_app(restarted, hooks)).post(URL, json=BODY, headers=headers(secret))

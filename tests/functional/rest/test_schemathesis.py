@@ -35,6 +35,7 @@ from optledger.api import create_app
 from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Channel, Scope
 from optledger.domain.secrets import KeyedHasher
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
@@ -107,6 +108,7 @@ def _services(transactions: Any) -> Services:
             hasher=KeyedHasher(b"f" * 32),
             keyring=FakeKeyring(),
             public_url=PUBLIC_URL,
+            spools=TemporaryFileSpools(),
         )
     )
 
