@@ -75,6 +75,8 @@ BATCH_TARGET: Final = 0.04
 """Seconds of work per write batch; with its commit, about 50 ms of the write lock."""
 FIRST_BATCH_ROWS: Final = 100
 MAX_BATCH_ROWS: Final = 5_000
+SORT_WINDOW: Final = 20_000
+"""Rows written in address-hash order at a time (see `_in_write_order`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +363,7 @@ class SuppressionService:
     ) -> _Totals:
         position, changed, repeated = run.applied, run.changed, run.repeated
         observer.writing(written=position, total=run.rows)
-        rows = (_decode(line) for line in islice(spool.replay(), position, None))
+        rows = _in_write_order(spool.replay(), start=position)
         size = FIRST_BATCH_ROWS
         while batch := list(islice(rows, size)):
             done = self._ctx.transactions.write(
@@ -479,6 +481,26 @@ def _import_run(uow: UnitOfWork, *, tenant_id: int, run_id: int) -> ImportRun:
     if run is None:
         raise LookupError(f"import run {run_id} disappeared")
     return run
+
+
+def _in_write_order(lines: Iterator[str], *, start: int) -> Iterator[_Row]:
+    """The spooled rows in the order they are written, from the `start`-th on.
+
+    Each window of `SORT_WINDOW` rows is written sorted by address hash (stably, so the
+    rows of one address keep their order, and every address ends in the state the file
+    order gives it). Why: three indexes are keyed by the hash, and rows in file order hit
+    a random page of each per row; with short transactions every commit then writes out
+    about as many pages as it has rows. Sorted, a batch's rows share pages, so a commit
+    writes far fewer. The order depends only on the spool, so a resumed import skips
+    exactly the rows written before.
+    """
+    window_start = start - start % SORT_WINDOW
+    remaining = islice(lines, window_start, None)
+    skip = start - window_start
+    while window := [_decode(line) for line in islice(remaining, SORT_WINDOW)]:
+        window.sort(key=lambda row: row.key.address_hash)
+        yield from islice(window, skip, None)
+        skip = 0
 
 
 def _next_batch_size(size: int, *, rows: int, seconds: float) -> int:

@@ -289,8 +289,19 @@ def failing(transactions, clock, hasher):
     return build
 
 
+def exported_addresses(services, tenant_id) -> set[str]:
+    page = services.suppressions.export_page(tenant_id=tenant_id, limit=10_000)
+    return {row.address for row in page.rows}
+
+
+@pytest.fixture(params=[20_000, 150], ids=["one-window", "many-windows"])
+def windows(request, monkeypatch):
+    monkeypatch.setattr(suppressions, "SORT_WINDOW", request.param)
+
+
+@pytest.mark.usefixtures("batches_of_100", "windows")
 def test_a_failed_import_keeps_its_batches_and_a_rerun_resumes_after_them(
-    services, tenant_id, transactions, failing, batches_of_100
+    services, tenant_id, transactions, failing
 ):
     with pytest.raises(Unavailable):
         run(failing(4), tenant_id, many(1_000))  # the run, two batches, then a failure
@@ -306,7 +317,27 @@ def test_a_failed_import_keeps_its_batches_and_a_rerun_resumes_after_them(
     assert progress.calls[:2] == [(200, 1_000), (300, 1_000)]
     verified = services.contacts.verify_ledger(tenant_id=tenant_id)
     assert (verified.events, verified.differences) == (1_000, ())
+    # 1,000 events and every address suppressed: each row was written exactly once.
+    assert exported_addresses(services, tenant_id) == {f"u{n}@example.com" for n in range(1_000)}
     assert len(transactions.store.import_runs) == 1
+
+
+def test_rows_of_one_address_keep_their_file_order(services, tenant_id, monkeypatch):
+    monkeypatch.setattr(suppressions, "SORT_WINDOW", 4)
+    text = "email,reason\n" + "".join(
+        f"{name}@example.com,{reason}\n"
+        for name, reason in [("b", "first"), ("a", "1"), ("b", "second"), ("c", "x")] * 3
+    )
+
+    result = run(services, tenant_id, text)
+
+    assert result == report(12, changed=3, repeated=9)
+    page = services.suppressions.export_page(tenant_id=tenant_id)
+    assert sorted((r.address, r.reason) for r in page.rows) == [
+        ("a@example.com", "1"),
+        ("b@example.com", "first"),
+        ("c@example.com", "x"),
+    ]
 
 
 def test_rerunning_a_finished_import_applies_it_again_as_repeats(services, tenant_id, transactions):
