@@ -1,11 +1,16 @@
 """The SIGKILL durability test, for as many cycles as you like.
 
-Each cycle starts `optledger serve` on one SQLite data directory, drives unsubscribes at
-it from client threads, kills it with SIGKILL at a random moment, and checks that every
-unsubscribe acknowledged so far (in any cycle) is stored with exactly one event and that
-SQLite's integrity check passes. tests/crash runs 20 cycles in CI; this runs more.
+Each cycle starts `optledger serve` on one data directory (its SQLite file, or with
+--database-url a PostgreSQL database), drives unsubscribes at it from client threads,
+kills it with SIGKILL at a random moment, and checks that every unsubscribe acknowledged
+so far (in any cycle) is stored with exactly one event and, on SQLite, that the integrity
+check passes. tests/crash runs 20 SQLite and 5 PostgreSQL cycles in CI; this runs more.
 
-    .venv/bin/python bench/crash_cycles.py --cycles 200
+    .venv/bin/python bench/crash_cycles.py --cycles 400
+    .venv/bin/python bench/crash_cycles.py --cycles 200 \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/crash
+
+The PostgreSQL database must exist and be empty; it is migrated by the first start.
 """
 
 import argparse
@@ -25,26 +30,34 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch)
-        key = create_tenant(data)
+        key = create_tenant(data, args.database_url)
         acknowledged: list[str] = []
         for number in range(args.cycles):
             acknowledged += cycle(
-                data_dir=data, key=key, number=number, threads=args.threads, rng=rng
+                data_dir=data,
+                database_url=args.database_url,
+                key=key,
+                number=number,
+                threads=args.threads,
+                rng=rng,
             )
-            result = check_database(data / "optledger.db", acknowledged)
+            result = check_database(data, args.database_url, acknowledged)
             if (result.integrity, result.lost, result.duplicated) != ("ok", [], []):
                 sys.exit(
                     f"cycle {number}: integrity {result.integrity!r}, "
                     f"{len(result.lost)} lost, {len(result.duplicated)} duplicated"
                 )
+    database = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"{args.cycles} SIGKILL cycles, {len(acknowledged)} acknowledged unsubscribes, "
-        f"0 lost, 0 duplicated, integrity ok every cycle, {time.monotonic() - began:.0f} s"
+        f"{args.cycles} SIGKILL cycles on {database}, {len(acknowledged)} acknowledged "
+        f"unsubscribes, 0 lost, 0 duplicated, integrity ok every cycle, "
+        f"{time.monotonic() - began:.0f} s"
     )
 
 

@@ -84,7 +84,8 @@ def postgres_session_database() -> Iterator[tuple[str, Engine]]:
             cleaner.dispose()
 
 
-def _truncate_all(engine: Engine) -> None:
+def truncate_all(engine: Engine) -> None:
+    """Empty every table of the schema (PostgreSQL)."""
     names = ", ".join(f'"{table.name}"' for table in tables.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE"))
@@ -102,7 +103,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             engine.dispose()
         return url
     url, cleaner = request.getfixturevalue("postgres_session_database")
-    _truncate_all(cleaner)
+    truncate_all(cleaner)
     return str(url)
 
 

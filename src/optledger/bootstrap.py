@@ -39,6 +39,7 @@ from optledger.outbound.keyring import AesGcmKeyring
 from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage.engine import (
+    MissingDirectory,
     UnsafeDatabaseSetting,
     UnsupportedDatabase,
     database_ready,
@@ -112,10 +113,12 @@ def build(settings: Settings) -> Runtime:
     when the database cannot be reached or is unsafe.
     """
     secret = load_secret(settings)
-    engine = _open_engine(settings.database_url)
+    engine = _open_engine(settings)
     try:
         upgrade(engine)
-        transactions = SqlTransactions(engine, max_batch=settings.write_batch)
+        transactions = SqlTransactions(
+            engine, max_batch=settings.write_batch, wait=settings.write_timeout
+        )
     except BaseException:
         engine.dispose()
         raise
@@ -148,22 +151,23 @@ def check_database(settings: Settings) -> list[str]:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = _open_engine(settings.database_url)
+    engine = _open_engine(settings)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def _open_engine(url: str) -> Engine:
+def _open_engine(settings: Settings) -> Engine:
     """An engine that has connected once, so a bad URL or a server that is down fails
     here with a clear message rather than inside the first migration."""
     try:
-        engine = make_engine(url)
-    except UnsupportedDatabase as exc:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+    except (UnsupportedDatabase, MissingDirectory) as exc:
         raise ConfigError(f"OPTLEDGER_DATABASE_URL: {exc}") from None
     except OSError as exc:
-        raise StartupError(f"cannot create the database's directory ({_reason(exc)})") from None
+        raise StartupError(f"cannot create the database file ({_reason(exc)})") from None
     try:
         with engine.connect():
             pass

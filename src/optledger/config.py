@@ -14,6 +14,7 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_HOST           | `127.0.0.1`                               |
 | OPTLEDGER_PORT           | `8000`                                    |
 | OPTLEDGER_WRITE_BATCH    | `256`                                     |
+| OPTLEDGER_WRITE_TIMEOUT  | `20` (seconds)                            |
 | OPTLEDGER_LOG_LEVEL      | `info`                                    |
 
 A bad value raises `ConfigError` naming the variable and what is wrong with it, never
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_PUBLIC_URL",
     "DEFAULT_WRITE_BATCH",
+    "DEFAULT_WRITE_TIMEOUT",
     "LOG_LEVELS",
     "MAX_WRITE_BATCH",
     "MIN_SECRET_BYTES",
@@ -58,6 +60,8 @@ MAX_LINK_KEY_ID: Final = 255
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
 DEFAULT_WRITE_BATCH: Final = 256
+DEFAULT_WRITE_TIMEOUT: Final = 20
+MAX_WRITE_TIMEOUT: Final = 3600
 DEFAULT_LOG_LEVEL: Final = "info"
 
 _T = TypeVar("_T")
@@ -89,6 +93,9 @@ class Settings:
     port: int = DEFAULT_PORT
     write_batch: int = DEFAULT_WRITE_BATCH
     """The most writes committed together in one group commit."""
+    write_timeout: int = DEFAULT_WRITE_TIMEOUT
+    """Seconds a write waits for the database (another process's lock, a server that
+    does not answer) before it is refused as unavailable (503, exit code 7)."""
     log_level: str = DEFAULT_LOG_LEVEL
 
     @property
@@ -115,6 +122,7 @@ class Settings:
             host=read("HOST", _host, DEFAULT_HOST),
             port=read("PORT", _port, DEFAULT_PORT),
             write_batch=read("WRITE_BATCH", _write_batch, DEFAULT_WRITE_BATCH),
+            write_timeout=read("WRITE_TIMEOUT", _write_timeout, DEFAULT_WRITE_TIMEOUT),
             log_level=read("LOG_LEVEL", _log_level, DEFAULT_LOG_LEVEL),
         )
 
@@ -197,6 +205,10 @@ def _port(value: str) -> int:
 
 def _write_batch(value: str) -> int:
     return _integer(value, name="WRITE_BATCH", low=1, high=MAX_WRITE_BATCH)
+
+
+def _write_timeout(value: str) -> int:
+    return _integer(value, name="WRITE_TIMEOUT", low=1, high=MAX_WRITE_TIMEOUT)
 
 
 def _integer(value: str, *, name: str, low: int, high: int) -> int:

@@ -1,3 +1,5 @@
+import sqlite3
+
 import pytest
 
 from optledger.bootstrap import StartupError
@@ -11,6 +13,7 @@ from optledger.domain.errors import (
     InvalidInput,
     InvalidLinkToken,
     NotFound,
+    Unavailable,
 )
 
 
@@ -25,6 +28,7 @@ from optledger.domain.errors import (
         (InvalidLinkToken(), 1),
         (ConfigError("OPTLEDGER_PORT: bad"), 1),
         (StartupError("down"), 1),
+        (Unavailable(), 7),
         (RuntimeError("a bug"), None),
     ],
 )
@@ -67,6 +71,22 @@ def test_a_database_url_with_a_password_is_never_echoed(run, env):
     assert result.exit_code == 1
     assert "hunter2" not in result.output
     assert result.stderr.startswith("OPTLEDGER_DATABASE_URL: must be a sqlite:/// or postgresql://")
+
+
+def test_a_database_locked_past_the_write_timeout_exits_with_7(run, env, tmp_path):
+    env["OPTLEDGER_WRITE_TIMEOUT"] = "1"
+    assert run("tenant", "create", "acme").exit_code == 0
+    foreign = sqlite3.connect(tmp_path / "data" / "optledger.db", isolation_level=None)
+    try:
+        foreign.execute("BEGIN IMMEDIATE")
+        result = run("topic", "create", "--tenant", "acme", "news", "--name", "News")
+    finally:
+        foreign.close()
+
+    assert result.exit_code == 7
+    assert result.stdout == ""
+    assert result.stderr == "the database stayed locked by another process; try again\n"
+    assert run("topic", "create", "--tenant", "acme", "news", "--name", "News").exit_code == 0
 
 
 def test_version(run):

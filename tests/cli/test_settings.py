@@ -23,6 +23,7 @@ def test_defaults(tmp_path, monkeypatch):
         host="127.0.0.1",
         port=8000,
         write_batch=256,
+        write_timeout=20,
         log_level="info",
     )
     assert settings.database_url.startswith("sqlite:////")
@@ -39,6 +40,7 @@ def test_every_variable(tmp_path):
             "OPTLEDGER_HOST": "10.1.2.3",
             "OPTLEDGER_PORT": "9000",
             "OPTLEDGER_WRITE_BATCH": "64",
+            "OPTLEDGER_WRITE_TIMEOUT": "5",
             "OPTLEDGER_LOG_LEVEL": "DEBUG",
             "OPTLEDGER_LINK_KEYS": " 3, 1 ",
             "UNRELATED": "ignored",
@@ -54,6 +56,7 @@ def test_every_variable(tmp_path):
         host="10.1.2.3",
         port=9000,
         write_batch=64,
+        write_timeout=5,
         log_level="debug",
     )
 
@@ -113,6 +116,7 @@ def test_secrets_stay_out_of_repr(tmp_path):
             for value in ("0", "256", "2,2", "2,,1", "two", "1;2")
         ),
         ("WRITE_BATCH", "1e3", "OPTLEDGER_WRITE_BATCH: must be an integer between 1 and 10000"),
+        ("WRITE_TIMEOUT", "0", "OPTLEDGER_WRITE_TIMEOUT: must be an integer between 1 and 3600"),
         (
             "LOG_LEVEL",
             "verbose",

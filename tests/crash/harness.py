@@ -1,11 +1,13 @@
 """Kill `optledger serve` with SIGKILL under write load and check nothing acknowledged is lost.
 
-One cycle: start the server on a SQLite data directory, let client threads POST distinct
-unsubscribes to /v1/unsubscribe, SIGKILL the server at a random moment, then open the
-database file directly and check that (a) SQLite's integrity check passes, and (b) every
-unsubscribe the server acknowledged with a 2xx is stored, with exactly one `suppress`
-event. Writes the server stored but never acknowledged are allowed (the client may have
-lost the reply). Used by tests/crash (20 cycles in CI) and bench/crash_cycles.py (more).
+One cycle: start the server on a data directory (its SQLite file, or the PostgreSQL
+database `database_url` names), let client threads POST distinct unsubscribes to
+/v1/unsubscribe, SIGKILL the server at a random moment, then read the database directly
+and check that (a) SQLite's integrity check passes (PostgreSQL recovers by itself: the
+server, not the database, is killed), and (b) every unsubscribe the server acknowledged
+with a 2xx is stored, with exactly one `suppress` event. Writes the server stored but
+never acknowledged are allowed (the client may have lost the reply). Used by tests/crash
+(a few cycles in CI) and bench/crash_cycles.py (hundreds).
 """
 
 import json
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+import psycopg
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 
@@ -42,17 +45,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def environment(data_dir: Path) -> dict[str, str]:
+def environment(data_dir: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
     env["OPTLEDGER_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        env["OPTLEDGER_DATABASE_URL"] = database_url
     return env
 
 
-def create_tenant(data_dir: Path) -> str:
+def create_tenant(data_dir: Path, database_url: str | None) -> str:
     """A tenant `acme` with an admin key; returns the key."""
     created = subprocess.run(  # noqa: S603 - a fixed command line
         [*OPTLEDGER, "tenant", "create", "acme", "--json"],
-        env=environment(data_dir),
+        env=environment(data_dir, database_url),
         capture_output=True,
         text=True,
         check=True,
@@ -60,10 +65,10 @@ def create_tenant(data_dir: Path) -> str:
     return str(json.loads(created.stdout)["api_key"])
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, database_url: str | None, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(  # noqa: S603 - a fixed command line
         [*OPTLEDGER, "serve", "--port", str(port)],
-        env=environment(data_dir),
+        env=environment(data_dir, database_url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -109,17 +114,28 @@ def load(*, port: int, key: str, prefix: str, threads: int, stop: threading.Even
     return acknowledged
 
 
-def check_database(database: Path, acknowledged: list[str]) -> CheckResult:
-    connection = sqlite3.connect(database)
-    try:
-        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        rows = connection.execute(
-            "SELECT a.value, COUNT(e.id) FROM addresses a "
-            "JOIN consent_events e ON e.address_id = a.id AND e.action = 'suppress' "
-            "GROUP BY a.value"
-        ).fetchall()
-    finally:
-        connection.close()
+_SUPPRESS_EVENTS = (
+    "SELECT a.value, COUNT(e.id) FROM addresses a "
+    "JOIN consent_events e ON e.address_id = a.id AND e.action = 'suppress' "
+    "GROUP BY a.value"
+)
+
+
+def check_database(
+    data_dir: Path, database_url: str | None, acknowledged: list[str]
+) -> CheckResult:
+    """What the database holds of the acknowledged unsubscribes."""
+    if database_url is None:
+        connection = sqlite3.connect(data_dir / "optledger.db")
+        try:
+            integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+            rows = connection.execute(_SUPPRESS_EVENTS).fetchall()
+        finally:
+            connection.close()
+    else:
+        with psycopg.connect(database_url.replace("postgresql+psycopg", "postgresql")) as pg:
+            rows = pg.execute(_SUPPRESS_EVENTS).fetchall()
+        integrity = "ok"
     events: Mapping[str, int] = dict(rows)
     return CheckResult(
         acknowledged=len(acknowledged),
@@ -130,10 +146,18 @@ def check_database(database: Path, acknowledged: list[str]) -> CheckResult:
     )
 
 
-def cycle(*, data_dir: Path, key: str, number: int, threads: int, rng: random.Random) -> list[str]:
+def cycle(
+    *,
+    data_dir: Path,
+    database_url: str | None,
+    key: str,
+    number: int,
+    threads: int,
+    rng: random.Random,
+) -> list[str]:
     """One start, load, SIGKILL cycle; returns the addresses acknowledged during it."""
     port = free_port()
-    server = start_server(data_dir, port)
+    server = start_server(data_dir, database_url, port)
     stop = threading.Event()
     acknowledged: list[str] = []
 

@@ -1,19 +1,41 @@
-"""Acknowledged unsubscribes survive SIGKILL of the server (20 cycles; more in bench/)."""
+"""Acknowledged unsubscribes survive SIGKILL of the server: 20 cycles on SQLite and 5 on
+PostgreSQL here, hundreds in bench/crash_cycles.py."""
 
 import random
 
+import pytest
+
+from tests.conftest import DATABASES, truncate_all
 from tests.crash.harness import check_database, create_tenant, cycle
 
-CYCLES = 20
+CYCLES = {"sqlite": 20, "postgresql": 5}
 
 
-def test_acknowledged_unsubscribes_survive_sigkill(tmp_path):
-    key = create_tenant(tmp_path)
+@pytest.fixture(params=DATABASES)
+def server_database(request: pytest.FixtureRequest) -> str | None:
+    """None for the data directory's SQLite file, or an empty migrated PostgreSQL URL."""
+    if request.param == "sqlite":
+        return None
+    url, cleaner = request.getfixturevalue("postgres_session_database")
+    truncate_all(cleaner)
+    return str(url)
+
+
+def test_acknowledged_unsubscribes_survive_sigkill(tmp_path, server_database):
+    key = create_tenant(tmp_path, server_database)
     rng = random.Random(20261123)
+    cycles = CYCLES["sqlite" if server_database is None else "postgresql"]
     acknowledged: list[str] = []
-    for number in range(CYCLES):
-        acknowledged += cycle(data_dir=tmp_path, key=key, number=number, threads=16, rng=rng)
+    for number in range(cycles):
+        acknowledged += cycle(
+            data_dir=tmp_path,
+            database_url=server_database,
+            key=key,
+            number=number,
+            threads=16,
+            rng=rng,
+        )
         # Every write acknowledged so far, in this cycle or an earlier one, is checked.
-        result = check_database(tmp_path / "optledger.db", acknowledged)
+        result = check_database(tmp_path, server_database, acknowledged)
         assert (result.integrity, result.lost, result.duplicated) == ("ok", [], [])
-    assert len(acknowledged) >= 200
+    assert len(acknowledged) >= 10 * cycles

@@ -1,13 +1,15 @@
 """Engine settings, on real databases."""
 
+import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from optledger.storage.engine import (
+    MissingDirectory,
     UnsafeDatabaseSetting,
     UnsupportedDatabase,
     database_ready,
@@ -50,14 +52,51 @@ def test_sqlite_pragmas_on_a_fresh_connection(tmp_path: Path) -> None:
     assert values == ["wal", 2, 1, 5000]
 
 
-def test_sqlite_parent_directory_is_created(tmp_path: Path) -> None:
-    path = tmp_path / "not" / "yet" / "there.db"
+def test_sqlite_database_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "private.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+            modes = {
+                name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+                for name in ("private.db", "private.db-wal", "private.db-shm")
+            }
+    finally:
+        engine.dispose()
+    assert modes == {"private.db": 0o600, "private.db-wal": 0o600, "private.db-shm": 0o600}
+
+
+def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
     engine = make_engine(f"sqlite:///{path}")
     try:
         assert database_ready(engine) is True
     finally:
         engine.dispose()
-    assert path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "there.db"
+    with pytest.raises(MissingDirectory, match=f"the database's directory {tmp_path}/not does"):
+        make_engine(f"sqlite:///{path}")
+    assert not (tmp_path / "not").exists()
+
+
+def test_errors_never_carry_statement_parameters(engine: Engine) -> None:
+    """SQLAlchemy's part of an error message leaves the parameters out. (A database's own
+    message may still quote a value, as PostgreSQL's constraint errors do: no error
+    message is ever logged or answered, see the doors.)"""
+    secret = "ann.secret@example.com"
+    with engine.connect() as connection, pytest.raises(DBAPIError) as raised:
+        connection.execute(text("SELECT :value FROM no_such_table"), {"value": secret})
+    assert secret not in str(raised.value)
+    assert "[SQL parameters hidden due to hide_parameters=True]" in str(raised.value)
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

@@ -100,9 +100,10 @@ class InvalidLinkToken(OptledgerError):
 
 
 class Unavailable(OptledgerError):
-    """The write could not be stored now (the database stayed busy past the wait allowed,
-    or could not be reached); nothing of it was recorded, and the same request may simply
-    be sent again after `retry_after` seconds.
+    """The write could not be stored now: the database stayed busy past the wait allowed,
+    or could not be reached. Sending the same request again after `retry_after` seconds is
+    safe (an opt-out repeated is recorded as `repeated`; with an idempotency key, a stored
+    first answer is replayed).
 
     It is never raised for contention that ends within the wait: a writer waits for a lock
     held by another process rather than failing.
@@ -110,6 +111,11 @@ class Unavailable(OptledgerError):
 
     code = "unavailable"
 
-    def __init__(self, *, retry_after: int = 1) -> None:
-        super().__init__("the database is busy or unreachable; nothing was written, try again")
+    def __init__(
+        self,
+        message: str = "the database is busy or unreachable; send the request again",
+        *,
+        retry_after: int = 1,
+    ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after

@@ -3,11 +3,15 @@
 The Alembic scripts live in the package (`optledger/storage/migrations`); the Alembic
 configuration is built here in code, so no alembic.ini is needed at run time.
 
-An upgrade runs in one transaction holding the write lock (SQLite `BEGIN IMMEDIATE`,
-PostgreSQL an advisory lock), so two processes starting at once cannot both migrate: the
-second waits, then finds the database at head.
+An upgrade first reads the database's revision and does nothing more when it is at head,
+so starting a command never waits for another process's writes (a running import). Only
+a database behind head is migrated, in one transaction holding the write lock (SQLite
+`BEGIN IMMEDIATE`, waited for up to `LOCK_WAIT`; PostgreSQL an advisory lock), so two
+processes starting at once cannot both migrate: the second waits, then finds the
+database at head.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -16,12 +20,17 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, RootTransaction, text
+from sqlalchemy.exc import OperationalError
 
-from optledger.storage.engine import for_writing, make_engine
+from optledger.storage.engine import for_writing, is_sqlite_busy, make_engine
 from optledger.storage.tables import metadata
 
-__all__ = ["SCRIPT_LOCATION", "check_drift", "upgrade"]
+__all__ = ["LOCK_WAIT", "SCRIPT_LOCATION", "check_drift", "upgrade"]
+
+LOCK_WAIT: Final = 60.0
+"""Seconds a migration waits for another process's SQLite write transaction."""
 
 SCRIPT_LOCATION: Final = "optledger.storage:migrations"
 
@@ -31,14 +40,33 @@ _MIGRATION_LOCK: Final = 0x6F70_746C_6467_72
 
 def upgrade(engine_or_url: Engine | str) -> None:
     """Bring the database to the newest revision; a no-op when it is there already."""
-    with (
-        _engine(engine_or_url) as engine,
-        for_writing(engine.connect()) as connection,
-        connection.begin(),
-    ):
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        command.upgrade(_config(connection), "head")
+    with _engine(engine_or_url) as engine:
+        if _at_head(engine):
+            return
+        with for_writing(engine.connect()) as connection, _begin_waiting(connection):
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            command.upgrade(_config(connection), "head")
+
+
+def _at_head(engine: Engine) -> bool:
+    heads = ScriptDirectory.from_config(_config(None)).get_heads()
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
+
+
+def _begin_waiting(connection: Connection) -> RootTransaction:
+    """A write transaction, waiting up to LOCK_WAIT for another process's lock."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            return connection.begin()
+        except OperationalError as exc:
+            if not is_sqlite_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def check_drift(engine_or_url: Engine | str) -> list[str]:
@@ -52,7 +80,7 @@ def check_drift(engine_or_url: Engine | str) -> list[str]:
         return [_describe(diff) for diff in compare_metadata(context, metadata)]
 
 
-def _config(connection: Connection) -> Config:
+def _config(connection: Connection | None) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("path_separator", "os")

@@ -20,17 +20,29 @@ How:
 - COMMIT is issued once. Only after it returns are the futures resolved, so no caller
   hears "done" before its write is durable.
 - If COMMIT (or BEGIN, or the connection) fails, every caller whose work had succeeded
-  gets `CommitFailed`, chained to the database error; callers whose own work failed get
-  their own exception. The writer then starts the next batch on a fresh connection.
+  gets `CommitFailed` (the domain's `Unavailable`: a 503 with Retry-After at the doors),
+  chained to the database error; callers whose own work failed get their own exception.
+  The writer then starts the next batch on a fresh connection.
 - If a savepoint itself cannot be released or rolled back (a work swallowed a database
   error that aborted the PostgreSQL transaction, or SQLite rolled the whole transaction
   back on a full disk), the whole transaction is rolled back, that job fails with the
   error, and the rest of the batch is run again in a new transaction. Works must therefore
   not have effects outside the unit of work, which the outbox pattern already demands.
 
+Contention waits, it never fails (`wait` seconds at most, then `Unavailable`):
+- SQLite admits one writer per file. When another process (a CLI import, a second
+  server) holds the write lock, the writer waits for it and takes its turn
+  (`write_turns`): it never waits longer than the other side's current transaction, and
+  before each of its own transactions it lets a waiting process go first.
+- PostgreSQL: a BEGIN that cannot reach the server is tried again until `wait` passes.
+- A work that loses a race for a lock with another process's transaction (a PostgreSQL
+  deadlock or serialization failure; SQLite busy inside a transaction) is rolled back to
+  its savepoint and run again in the next transaction, up to `MAX_ATTEMPTS` times.
+
 `read(work)` does not involve the writer: it runs in the calling thread on a pooled
 connection in a read-only transaction that is rolled back at the end. In SQLite's WAL
-mode readers run beside the writer and see the last committed state.
+mode readers run beside the writer and see the last committed state. A database that
+cannot be reached fails a read with `Unavailable` too.
 
 `close()` stops accepting writes, lets the writer finish everything already queued, and
 joins it. `write` or `read` after `close` raise `TransactionsClosed`. The writer starts
@@ -43,19 +55,36 @@ write; reads scale out over the pool.
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from optledger.domain.errors import Unavailable
 from optledger.domain.ports import UnitOfWork
 from optledger.storage.cursor import CursorExecutor
-from optledger.storage.engine import for_reading, for_writing
+from optledger.storage.engine import (
+    for_reading,
+    for_writing,
+    is_lock_conflict,
+    is_sqlite_busy,
+    sqlite_file,
+)
 from optledger.storage.repositories import SqlUnitOfWork
+from optledger.storage.write_turns import WriteTurns
 
-__all__ = ["CommitFailed", "SqlTransactions", "TransactionsClosed"]
+__all__ = ["DEFAULT_WAIT", "MAX_ATTEMPTS", "CommitFailed", "SqlTransactions", "TransactionsClosed"]
+
+DEFAULT_WAIT: Final = 20.0
+"""Seconds a write may wait for the database (its lock, or the server) before it fails."""
+MAX_ATTEMPTS: Final = 5
+"""How often a work that keeps losing lock races is run before it fails."""
+_RECONNECT_PAUSE: Final = 0.2
 
 T = TypeVar("T")
 
@@ -67,7 +96,7 @@ class TransactionsClosed(RuntimeError):
         super().__init__("the transaction runner is closed")
 
 
-class CommitFailed(RuntimeError):
+class CommitFailed(Unavailable):
     """The transaction that carried a write failed to begin or commit.
 
     The cause (`__cause__`) is the database error. If the connection was lost during the
@@ -85,6 +114,11 @@ class _Job:
     value: Any = None
     error: BaseException | None = None
     """Set when the work itself failed: final, whatever happens to the transaction."""
+    attempts: int = 0
+    lost_race: bool = False
+    """The last attempt lost a lock race and was undone; it runs again."""
+    done: bool = False
+    """Its work succeeded in a transaction that committed."""
 
 
 class _Poisoned(Exception):
@@ -99,11 +133,16 @@ class _Poisoned(Exception):
 class SqlTransactions:
     """The `Transactions` port over `engine`, writing through one group-commit writer."""
 
-    def __init__(self, engine: Engine, *, max_batch: int = 256) -> None:
+    def __init__(self, engine: Engine, *, max_batch: int = 256, wait: float = DEFAULT_WAIT) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if wait <= 0:
+            raise ValueError("wait must be positive")
         self._engine = engine
         self._max_batch = max_batch
+        self._wait = wait
+        database = sqlite_file(engine)
+        self._turns = WriteTurns(database) if database is not None else None
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -127,12 +166,21 @@ class SqlTransactions:
         """Run `work` in a read-only transaction in the calling thread."""
         if self._closed:
             raise TransactionsClosed
-        with self._engine.connect() as connection:
-            transaction = for_reading(connection).begin()
-            try:
-                return work(SqlUnitOfWork(connection))
-            finally:
-                transaction.rollback()
+        try:
+            connection = self._engine.connect()
+        except OperationalError as exc:
+            raise Unavailable from exc
+        try:
+            with connection:
+                transaction = for_reading(connection).begin()
+                try:
+                    return work(SqlUnitOfWork(connection))
+                finally:
+                    transaction.rollback()
+        except DBAPIError as exc:
+            if exc.connection_invalidated or is_sqlite_busy(exc):
+                raise Unavailable from exc
+            raise
 
     def close(self) -> None:
         """Refuse new work, finish the queued writes, stop the writer. Idempotent."""
@@ -163,6 +211,8 @@ class SqlTransactions:
                     self._commit_batch_or_fail(batch)
         finally:
             self._drop_connection(invalidate=False)
+            if self._turns is not None:
+                self._turns.close()
 
     def _next_batch(self) -> tuple[list[_Job], bool]:
         """The next jobs to commit together (waiting for the first only), and whether
@@ -192,31 +242,75 @@ class SqlTransactions:
             raise
 
     def _commit_batch(self, batch: list[_Job]) -> None:
+        """Commit the batch's works, in as many transactions as it takes: again without a
+        work that poisoned one, and again for works that lost a lock race."""
         pending = batch
         while pending:
             try:
                 self._run_transaction(pending)
             except _Poisoned as poisoned:
                 poisoned.job.error = poisoned.error
-                pending = [job for job in pending if job.error is None]
-                continue
+            except Unavailable as exc:
+                _fail_all(pending, partial(Unavailable, exc.message, retry_after=exc.retry_after))
             except Exception as exc:
                 self._drop_connection(invalidate=True)
-                for job in pending:
-                    if job.error is None:
-                        job.error = _commit_failed(exc)
-            break
+                _fail_all(pending, partial(_commit_failed, exc))
+            pending = [job for job in pending if job.error is None and not job.done]
         for job in batch:
             _resolve(job)
 
     def _run_transaction(self, jobs: list[_Job]) -> None:
         """Run every job in its own savepoint inside one transaction, then commit."""
-        connection = self._writer_connection()
-        with connection.begin():
+        connection, transaction = self._begin()
+        with transaction:
             executor = CursorExecutor(connection)
             unit = SqlUnitOfWork(connection, executor)
             for job in jobs:
                 _attempt(executor, unit, job)
+        for job in jobs:
+            if job.lost_race:
+                job.lost_race = False
+                if job.attempts >= MAX_ATTEMPTS:
+                    job.error = Unavailable()
+            elif job.error is None:
+                job.done = True
+
+    def _begin(self) -> tuple[Connection, RootTransaction]:
+        """The writer's connection in a new write transaction, once the lock is ours.
+
+        Waits at most `wait` seconds: for other processes' SQLite transactions (taking
+        turns with them), or for a PostgreSQL server to answer again. Then `Unavailable`.
+        """
+        deadline = time.monotonic() + self._wait
+        while True:
+            try:
+                connection = self._writer_connection()
+                if self._turns is None:
+                    return connection, connection.begin()
+                return connection, self._begin_in_turn(connection, deadline=deadline)
+            except OperationalError:
+                self._drop_connection(invalidate=True)
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(_RECONNECT_PAUSE)
+
+    def _begin_in_turn(self, connection: Connection, *, deadline: float) -> RootTransaction:
+        assert self._turns is not None
+        begun: list[RootTransaction] = []
+
+        def attempt() -> bool:
+            try:
+                begun.append(connection.begin())
+            except OperationalError as exc:
+                if not is_sqlite_busy(exc):
+                    raise
+                return False
+            return True
+
+        self._turns.yield_to_waiters()
+        if not self._turns.take(attempt, timeout=max(deadline - time.monotonic(), 0.001)):
+            raise Unavailable("the database stayed locked by another process; try again")
+        return begun[0]
 
     def _writer_connection(self) -> Connection:
         if self._connection is None:
@@ -240,7 +334,8 @@ _ROLLBACK_TO: Final = "ROLLBACK TO SAVEPOINT optledger_work"
 
 
 def _attempt(executor: CursorExecutor, unit: UnitOfWork, job: _Job) -> None:
-    """Run one job's work in a savepoint: keep its writes, or undo them and keep its error.
+    """Run one job's work in a savepoint: keep its writes, or undo them and keep its error
+    (or, if it lost a lock race, mark it to run again).
 
     The savepoint is plain SQL on the unit's DBAPI cursor rather than
     `Connection.begin_nested()`: SQLAlchemy compiles a differently named SAVEPOINT for
@@ -252,6 +347,7 @@ def _attempt(executor: CursorExecutor, unit: UnitOfWork, job: _Job) -> None:
     `sqlalchemy.exc` errors (see `cursor`).
     """
     executor.run_driver_sql(_SAVEPOINT)
+    job.attempts += 1
     try:
         job.value = job.work(unit)
     except BaseException as exc:
@@ -261,12 +357,22 @@ def _attempt(executor: CursorExecutor, unit: UnitOfWork, job: _Job) -> None:
             executor.run_driver_sql(_RELEASE)
         except Exception as rollback_error:
             raise _Poisoned(job, exc) from rollback_error
-        job.error = exc
+        if is_lock_conflict(exc):
+            job.lost_race = True
+        else:
+            job.error = exc
         return
     try:
         executor.run_driver_sql(_RELEASE)
     except Exception as release_error:
         raise _Poisoned(job, release_error) from None
+
+
+def _fail_all(jobs: list[_Job], error: Callable[[], BaseException]) -> None:
+    """Fail every job whose own work had not failed, each with its own exception."""
+    for job in jobs:
+        if job.error is None:
+            job.error = error()
 
 
 def _commit_failed(cause: Exception) -> CommitFailed:

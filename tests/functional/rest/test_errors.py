@@ -90,6 +90,24 @@ def test_validation_errors_do_not_echo_the_input(client, acme):
     assert "secret-person" not in response.text
 
 
+def test_unknown_query_parameters_are_named_not_ignored(client, acme):
+    response = client.post(
+        "/v1/suppressions/import?skipinvalid=true&skip_invalid=true&x=1",
+        content="email\nann@example.com\n",
+        headers={**acme.admin, "Content-Type": "text/csv"},
+    )
+    listed = client.get("/v1/topics?limit=5", headers=acme.admin)
+
+    assert (response.status_code, response.json()) == (
+        422,
+        invalid(
+            ("query.skipinvalid", "is not a parameter of this operation"),
+            ("query.x", "is not a parameter of this operation"),
+        ),
+    )
+    assert listed.status_code == 200
+
+
 def test_an_unknown_path_and_a_wrong_method(client, acme):
     missing = client.get("/v1/nothing", headers=acme.admin)
     method = client.put("/v1/topics", headers=acme.admin)

@@ -6,7 +6,7 @@ most 1 MiB, RFC 9457 problem+json errors, cursor pagination.
 
 from typing import Any, Final
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from optledger.api.rest import (
     checks,
@@ -18,6 +18,7 @@ from optledger.api.rest import (
     suppressions,
     topics,
 )
+from optledger.api.rest.common import reject_unknown_query
 from optledger.api.rest.errors import install_error_handlers
 from optledger.api.rest.idempotency import IdempotencyMiddleware
 from optledger.api.rest.limits import BodyLimits
@@ -30,7 +31,7 @@ MAX_JSON_BYTES: Final = 1024 * 1024
 
 
 def _router() -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", dependencies=[Depends(reject_unknown_query)])
     for module in (topics, keys, subscriptions, requests, checks, messages, contacts, suppressions):
         router.include_router(module.router)
     return router

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated, Final, cast
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem
 from optledger.api.rest.schemas import ProvenanceIn
-from optledger.domain.errors import InvalidInput
+from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import Provenance
 from optledger.services import Services
 
@@ -24,6 +26,7 @@ __all__ = [
     "decode_id_cursor",
     "encode_cursor",
     "idempotency_key",
+    "reject_unknown_query",
     "require_json",
     "services",
 ]
@@ -101,6 +104,36 @@ def door_info(
 
 
 Door = Annotated[DoorInfo, Depends(door_info)]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Refuse query parameters the operation does not define, naming each (422): a
+    mistyped `skip_invalid` must not be ignored in silence."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    names = _QUERY_NAMES.get(route.unique_id)
+    if names is None:
+        names = _QUERY_NAMES[route.unique_id] = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - names)
+    if unknown:
+        raise InvalidInput(
+            *(
+                FieldError(f"query.{name}", "is not a parameter of this operation")
+                for name in unknown
+            )
+        )
+
+
+_QUERY_NAMES: Final[dict[str, frozenset[str]]] = {}
+"""The query parameters of each operation, by its unique id, found on its first call."""
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return frozenset(names)
 
 
 async def require_json(request: Request) -> None:
