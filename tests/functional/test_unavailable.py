@@ -17,6 +17,7 @@ from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.messages import MessageSpec
 from optledger.storage import tables
@@ -59,6 +60,7 @@ def services(database: Path) -> Iterator[Services]:
                 hasher=KeyedHasher(b"f" * 32),
                 keyring=AesGcmKeyring({1: b"k" * 32}, current=1),
                 public_url="https://optout.example.com",
+                spools=TemporaryFileSpools(),
             )
         )
     finally:
