@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from optledger.cli.suppressions import EXPORT_COLUMNS
+from optledger.domain.errors import Unavailable
 from optledger.services import suppressions
+from optledger.services.suppressions import SuppressionService
 from tests.import_cases import BAD_CSV
 
 GOOD = (
@@ -206,3 +208,20 @@ def test_import_into_an_unknown_tenant_exits_with_3(run, write):
 
     assert result.exit_code == 3
     assert result.stderr == "tenant 'nope' was not found\n"
+
+
+def test_an_import_the_database_cannot_take_exits_with_7_and_says_how_to_go_on(
+    run, tenant, write, monkeypatch
+):
+    def unavailable(self, **_arguments):
+        raise Unavailable
+
+    monkeypatch.setattr(SuppressionService, "import_csv", unavailable)
+
+    result = run("import", "suppressions", "--tenant", "acme", str(write("good.csv", GOOD)))
+
+    assert (result.exit_code, result.stdout) == (7, "")
+    assert result.stderr == (
+        "import stopped: the database stayed busy or unreachable; the rows written so far "
+        "are kept, and running the same import again goes on after them\n"
+    )
