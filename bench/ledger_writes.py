@@ -22,6 +22,7 @@ from optledger.domain.model import ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.targets import AddressTarget
 from optledger.storage.engine import make_engine
@@ -63,6 +64,7 @@ def main() -> None:
                 keyring=_NoLinks(),
                 public_url="https://optout.example.com",
                 sealer=AesGcmResponseSealer(b"r" * 32),
+                spools=TemporaryFileSpools(),
             )
         )
         tenant = services.tenants.create_tenant(name=f"bench-{int(time.time())}").tenant

@@ -6,7 +6,8 @@ a failing unit of work leaves nothing behind.
 """
 
 import copy
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -33,7 +34,7 @@ from optledger.domain.model import (
     Topic,
     UnsubscribeRequest,
 )
-from optledger.domain.ports import EventFilter, IdempotencyRecord
+from optledger.domain.ports import EventFilter, IdempotencyRecord, ImportRun
 
 T = TypeVar("T")
 
@@ -89,6 +90,7 @@ class MemoryStore:
     confirmations: dict[str, Confirmation] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
     idempotency: dict[tuple[int, int, str], IdempotencyRecord] = field(default_factory=dict)
+    import_runs: dict[int, ImportRun] = field(default_factory=dict)
 
     def next_id(self, kind: str) -> int:
         self.ids[kind] = self.ids.get(kind, 0) + 1
@@ -525,6 +527,46 @@ class MemoryIdempotencyRepository(_Repo):
         return len(old)
 
 
+class MemoryImportRunRepository(_Repo):
+    def open(self, *, tenant_id: int, digest: str, rows: int, at: datetime) -> ImportRun:
+        for run in self.s.import_runs.values():
+            if (run.tenant_id, run.digest, run.finished_at) == (tenant_id, digest, None):
+                return run
+        run = ImportRun(
+            id=self.s.next_id("import_run"),
+            tenant_id=tenant_id,
+            digest=digest,
+            rows=rows,
+            applied=0,
+            changed=0,
+            repeated=0,
+            created_at=at,
+            updated_at=at,
+            finished_at=None,
+        )
+        self.s.import_runs[run.id] = run
+        return run
+
+    def get(self, tenant_id: int, run_id: int) -> ImportRun | None:
+        run = self.s.import_runs.get(run_id)
+        return run if run and run.tenant_id == tenant_id else None
+
+    def advance(self, run_id: int, *, applied: int, to: int, finished: bool, at: datetime) -> bool:
+        run = self.s.import_runs[run_id]
+        if run.applied != applied or run.finished_at is not None:
+            return False
+        self.s.import_runs[run_id] = replace(
+            run, applied=to, updated_at=at, finished_at=at if finished else None
+        )
+        return True
+
+    def add_outcomes(self, run_id: int, *, changed: int, repeated: int) -> None:
+        run = self.s.import_runs[run_id]
+        self.s.import_runs[run_id] = replace(
+            run, changed=run.changed + changed, repeated=run.repeated + repeated
+        )
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
         self.tenants = MemoryTenantRepository(store)
@@ -540,6 +582,7 @@ class MemoryUnitOfWork:
         self.confirmations = MemoryConfirmationRepository(store)
         self.outbox = MemoryOutboxRepository(store)
         self.idempotency = MemoryIdempotencyRepository(store)
+        self.import_runs = MemoryImportRunRepository(store)
 
 
 class MemoryTransactions:
@@ -561,3 +604,27 @@ class MemoryTransactions:
 
     def read(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
         return work(MemoryUnitOfWork(self.store))
+
+
+class MemorySpool:
+    def __init__(self) -> None:
+        self.records: list[str] = []
+
+    def append(self, record: str) -> None:
+        self.records.append(record)
+
+    def replay(self) -> Iterator[str]:
+        return iter(list(self.records))
+
+
+class MemorySpools:
+    """Spools in lists, for service tests; remembers each one it opened."""
+
+    def __init__(self) -> None:
+        self.opened: list[MemorySpool] = []
+
+    @contextmanager
+    def open(self) -> Iterator[MemorySpool]:
+        spool = MemorySpool()
+        self.opened.append(spool)
+        yield spool

@@ -54,6 +54,7 @@ from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.clock import SystemClock
 from optledger.outbound.keyring import AesGcmKeyring
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage.engine import (
     MissingDirectory,
@@ -156,6 +157,7 @@ def build(settings: Settings) -> Runtime:
         ),
         public_url=settings.public_url,
         sealer=AesGcmResponseSealer(_subkey(secret, _SEALER_LABEL)),
+        spools=TemporaryFileSpools(),
     )
     return Runtime(services=Services.build(context), engine=engine, transactions=transactions)
 

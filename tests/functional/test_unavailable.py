@@ -18,6 +18,7 @@ from optledger.domain.model import Category, ConsentMode
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.messages import MessageSpec
 from optledger.storage import tables
@@ -61,6 +62,7 @@ def services(database: Path) -> Iterator[Services]:
                 keyring=AesGcmKeyring({1: b"k" * 32}, current=1),
                 public_url="https://optout.example.com",
                 sealer=AesGcmResponseSealer(b"r" * 32),
+                spools=TemporaryFileSpools(),
             )
         )
     finally:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, inspect, text
 from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.idempotency import (
     PURGE_BATCH,
@@ -51,6 +52,7 @@ def services(transactions, clock) -> Services:
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 
@@ -368,6 +370,7 @@ def _use_the_table(engine: Engine) -> None:
                 keyring=FakeKeyring(),
                 public_url="https://optout.example.com",
                 sealer=AesGcmResponseSealer(b"r" * 32),
+                spools=TemporaryFileSpools(),
             )
         )
         tenant_id = services.tenants.get_tenant(name="acme").id

@@ -14,6 +14,7 @@ from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
@@ -37,6 +38,7 @@ def build(transactions, clock=None, hasher=None) -> Services:
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 
@@ -120,9 +122,9 @@ def test_a_failing_write_leaves_nothing_and_others_in_its_batch_land(services, t
 
 
 def test_ten_thousand_addresses_in_one_check(services, tenant_id):
-    lines = ["email\n"] + [f"s{i}@example.com\n" for i in range(0, 10_000, 2)]
+    text = "email\n" + "".join(f"s{i}@example.com\n" for i in range(0, 10_000, 2))
     report = services.suppressions.import_csv(
-        tenant_id=tenant_id, lines=lines, skip_invalid=False, provenance=API
+        tenant_id=tenant_id, chunks=[text.encode()], skip_invalid=False, provenance=API
     )
     assert (report.rows, report.changed) == (5_000, 5_000)
     results = services.checks.check(

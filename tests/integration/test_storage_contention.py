@@ -23,6 +23,7 @@ from optledger.domain.errors import Unavailable
 from optledger.domain.ports import UnitOfWork
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services.context import AddressKey, ServiceContext, ensure_address
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
@@ -282,6 +283,7 @@ def test_an_address_another_session_adds_meanwhile_is_the_one_used(
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
         sealer=AesGcmResponseSealer(b"r" * 32),
+        spools=TemporaryFileSpools(),
     )
     key = AddressKey(channel=Channel.EMAIL, value="ann@example.com", address_hash="h" * 64)
     other = _psycopg(url)

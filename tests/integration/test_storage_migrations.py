@@ -4,6 +4,7 @@ import ast
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from alembic import command
 from sqlalchemy import inspect, text
 
 from optledger.storage import migrate
@@ -54,6 +55,7 @@ def test_revisions_never_import_optledger() -> None:
         "0001_initial.py",
         "0002_idempotency_keys.py",
         "0003_tenant_pages.py",
+        "0004_import_runs.py",
         "0005_idempotency_bound_to_keys.py",
     ]
     for path in revisions:
@@ -70,3 +72,16 @@ def test_revisions_never_import_optledger() -> None:
             )
         }
         assert modules <= {"collections.abc", "datetime", "sqlalchemy", "alembic"}
+
+
+def test_import_runs_downgrade_and_upgrade_again(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0003")
+            assert "import_runs" not in inspect(connection).get_table_names()
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import PageSettings, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
@@ -29,6 +30,7 @@ def _services(transactions) -> Services:
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 

@@ -205,9 +205,9 @@ def machine(make_world: Callable[[], World]) -> type[RuleBasedStateMachine]:
 
         @rule(rows=st.lists(addresses, min_size=1, max_size=3))
         def import_rows(self, rows: list[tuple[Channel, str]]) -> None:
-            lines = ["channel,address\n"] + [f"{c},{a}\n" for c, a in rows]
+            text = "channel,address\n" + "".join(f"{c},{a}\n" for c, a in rows)
             self.s.suppressions.import_csv(
-                tenant_id=self.tenant_id, lines=lines, skip_invalid=False, provenance=VIA
+                tenant_id=self.tenant_id, chunks=[text.encode()], skip_invalid=False, provenance=VIA
             )
 
         @invariant()

@@ -4,7 +4,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
+from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 from tests.property.ledger_machine import World, machine
 
 
@@ -17,6 +17,7 @@ def memory_world() -> World:
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
         sealer=AesGcmResponseSealer(b"r" * 32),
+        spools=MemorySpools(),
     )
     return World(Services.build(ctx), transactions, clock, hasher, close=lambda: None)
 

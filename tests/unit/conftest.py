@@ -5,7 +5,7 @@ from optledger.domain.model import Category, ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
 from optledger.services import ServiceContext, Services
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
+from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 
 PUBLIC_URL = "https://optout.example.com"
 API = Provenance(via="api", actor="tester")
@@ -35,6 +35,7 @@ def services(transactions, clock, hasher) -> Services:
         keyring=FakeKeyring(),
         public_url=PUBLIC_URL,
         sealer=AesGcmResponseSealer(b"r" * 32),
+        spools=MemorySpools(),
     )
     return Services.build(ctx)
 

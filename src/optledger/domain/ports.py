@@ -1,12 +1,13 @@
 """Ports: what the services need from the outside world, as typing.Protocols.
 
 `storage` implements the repositories, the unit of work and `Transactions`; `outbound`
-implements the clock, the link keyring and the response sealer. Repositories only read
-and add; they never commit. Every method that takes a tenant id confines itself to that
-tenant.
+implements the clock, the link keyring, the response sealer and the spools (temporary
+files). Repositories only read and add; they never commit. Every method that takes a
+tenant id confines itself to that tenant.
 """
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -45,11 +46,15 @@ __all__ = [
     "EventRepository",
     "IdempotencyRecord",
     "IdempotencyRepository",
+    "ImportRun",
+    "ImportRunRepository",
     "LinkKeyring",
     "MessageRepository",
     "OutboxRepository",
     "RequestRepository",
     "ResponseSealer",
+    "Spool",
+    "Spools",
     "SubscriptionRepository",
     "SuppressionRepository",
     "TenantRepository",
@@ -90,6 +95,26 @@ class ResponseSealer(Protocol):
     def open(self, sealed: bytes, *, credential: str, associated_data: bytes) -> bytes | None:
         """The plaintext of `sealed`; None if it was sealed under another credential or
         associated data, or has been altered."""
+        ...
+
+
+class Spool(Protocol):
+    """Records written once, in order, then read back in that order, as often as needed;
+    kept outside memory, so an import of any size costs bounded memory."""
+
+    def append(self, record: str) -> None:
+        """Add one record (a line of text without a line break)."""
+        ...
+
+    def replay(self) -> Iterator[str]:
+        """Every record appended so far, from the first; appending ends once this is called."""
+        ...
+
+
+class Spools(Protocol):
+    def open(self) -> AbstractContextManager[Spool]:
+        """A new, empty spool, private to the caller and gone when the block ends (or the
+        process dies)."""
         ...
 
 
@@ -325,6 +350,7 @@ class UnitOfWork(Protocol):
     confirmations: ConfirmationRepository
     outbox: OutboxRepository
     idempotency: "IdempotencyRepository"
+    import_runs: "ImportRunRepository"
 
 
 class Transactions(Protocol):
@@ -367,4 +393,45 @@ class IdempotencyRepository(Protocol):
     def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
         """Delete at most `limit` records created before `cutoff`, oldest first, of every
         tenant; returns how many were deleted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRun:
+    """One attempt at applying one import file (see `optledger.services.suppressions`):
+    how far it got, so that running the same file again resumes instead of starting over."""
+
+    id: int
+    tenant_id: int
+    digest: str
+    """Hex SHA-256 of the import's validated rows, in order: what makes two runs the same."""
+    rows: int
+    """The valid rows the import applies."""
+    applied: int
+    """Rows applied so far, in committed batches; the next batch starts after them."""
+    changed: int
+    repeated: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    """Set by the batch that applied the last row."""
+
+
+class ImportRunRepository(Protocol):
+    def open(self, *, tenant_id: int, digest: str, rows: int, at: datetime) -> ImportRun:
+        """The unfinished run of (tenant, digest), or a new one with nothing applied.
+        At most one run of a (tenant, digest) is unfinished at any time."""
+        ...
+
+    def get(self, tenant_id: int, run_id: int) -> ImportRun | None: ...
+
+    def advance(self, run_id: int, *, applied: int, to: int, finished: bool, at: datetime) -> bool:
+        """Move the run from `applied` rows to `to` (and mark it finished if `finished`).
+        False, and nothing changed, if the run is not at `applied`: another attempt at the
+        same import got there first. Called first in a batch's unit of work, so that on
+        PostgreSQL a second attempt waits for the first here, before it writes anything."""
+        ...
+
+    def add_outcomes(self, run_id: int, *, changed: int, repeated: int) -> None:
+        """Add the outcomes of the rows a batch applied to the run's counts."""
         ...

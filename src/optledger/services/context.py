@@ -25,7 +25,14 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import Clock, LinkKeyring, ResponseSealer, Transactions, UnitOfWork
+from optledger.domain.ports import (
+    Clock,
+    LinkKeyring,
+    ResponseSealer,
+    Spools,
+    Transactions,
+    UnitOfWork,
+)
 from optledger.domain.secrets import KeyedHasher
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
@@ -70,6 +77,8 @@ class ServiceContext:
     public_url: str
     sealer: ResponseSealer
     """Seals the responses kept for idempotency keys."""
+    spools: Spools
+    """Temporary storage for the rows of an import, between checking and writing them."""
     _tenants: dict[int, tuple[Tenant, datetime]] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )

@@ -80,6 +80,7 @@ from optledger.storage.tables import (
     consent_events,
     contacts,
     idempotency_keys,
+    import_runs,
     messages,
     outbox,
     subscriptions,
@@ -97,6 +98,7 @@ __all__ = [
     "SqlContactRepository",
     "SqlEventRepository",
     "SqlIdempotencyRepository",
+    "SqlImportRunRepository",
     "SqlMessageRepository",
     "SqlOutboxRepository",
     "SqlRequestRepository",
@@ -490,6 +492,21 @@ def _idempotency_record_from_row(row: Record) -> ports.IdempotencyRecord:
         key=row.key,
         sealed=bytes(row.sealed),
         created_at=_from_db(row.created_at),
+    )
+
+
+def _import_run_from_row(row: Record) -> ports.ImportRun:
+    return ports.ImportRun(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        digest=row.digest,
+        rows=row.rows,
+        applied=row.applied,
+        changed=row.changed,
+        repeated=row.repeated,
+        created_at=_from_db(row.created_at),
+        updated_at=_from_db(row.updated_at),
+        finished_at=_from_db_or_none(row.finished_at),
     )
 
 
@@ -1262,6 +1279,67 @@ class SqlIdempotencyRepository:
         return deleted
 
 
+class SqlImportRunRepository:
+    """The progress of suppression imports: one row per run, a few statements per batch."""
+
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
+        self._connection = connection
+        self._executor = executor or CursorExecutor(connection)
+
+    def open(self, *, tenant_id: int, digest: str, rows: int, at: datetime) -> ports.ImportRun:
+        """The unfinished run of (tenant, digest), else a new one. The insert skips a clash
+        on (tenant, pending digest), so a concurrent opener finds the other's run."""
+        moment = _to_db(at)
+        values = {
+            "tenant_id": tenant_id,
+            "digest": digest,
+            "pending_digest": digest,
+            "rows": rows,
+            "applied": 0,
+            "changed": 0,
+            "repeated": 0,
+            "created_at": moment,
+            "updated_at": moment,
+            "finished_at": None,
+        }
+        insert_new = _insert_new_statement(self._executor.dialect_name, import_runs)
+        find = _select(import_runs, ("tenant_id", "pending_digest"))
+        while True:
+            self._executor.first(insert_new, values)
+            row = self._executor.first(find, {"tenant_id": tenant_id, "pending_digest": digest})
+            if row is not None:
+                return _import_run_from_row(row)
+            # Only on PostgreSQL: another transaction finished that run between the two.
+
+    def get(self, tenant_id: int, run_id: int) -> ports.ImportRun | None:
+        statement = _select(import_runs, ("tenant_id", "id"))
+        row = self._executor.first(statement, {"tenant_id": tenant_id, "id": run_id})
+        return None if row is None else _import_run_from_row(row)
+
+    def advance(self, run_id: int, *, applied: int, to: int, finished: bool, at: datetime) -> bool:
+        columns = import_runs.c
+        moment = _to_db(at)
+        values: dict[str, object] = {"applied": to, "updated_at": moment}
+        if finished:
+            values |= {"finished_at": moment, "pending_digest": None}
+        statement = (
+            update(import_runs)
+            .where(columns.id == run_id, columns.applied == applied, columns.finished_at.is_(None))
+            .values(values)
+        )
+        updated: int = self._connection.execute(statement).rowcount
+        return updated == 1
+
+    def add_outcomes(self, run_id: int, *, changed: int, repeated: int) -> None:
+        columns = import_runs.c
+        statement = (
+            update(import_runs)
+            .where(columns.id == run_id)
+            .values(changed=columns.changed + changed, repeated=columns.repeated + repeated)
+        )
+        self._connection.execute(statement)
+
+
 class SqlUnitOfWork:
     """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`).
 
@@ -1287,3 +1365,4 @@ class SqlUnitOfWork:
         )
         self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection, run)
         self.idempotency: ports.IdempotencyRepository = SqlIdempotencyRepository(connection, run)
+        self.import_runs: ports.ImportRunRepository = SqlImportRunRepository(connection, run)

@@ -19,6 +19,7 @@ Personal data lives in `addresses.value`, `contacts.external_id` and the provena
 columns of `consent_events`; erasure deletes or clears exactly those. `idempotency_keys`
 keeps REST responses for 24 hours (they may echo an address), sealed so that only the
 API key that made the request can read them; the service purges them when they expire.
+`import_runs` holds no personal data: counts and a digest of the rows.
 """
 
 from datetime import datetime
@@ -51,6 +52,7 @@ __all__ = [
     "consent_events",
     "contacts",
     "idempotency_keys",
+    "import_runs",
     "messages",
     "metadata",
     "outbox",
@@ -337,3 +339,24 @@ idempotency_keys = Table(
 )
 """The first response to each `Idempotency-Key` of an API key, sealed under that key and
 kept 24 hours (see `optledger.services.idempotency`)."""
+
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _tenant_id(),
+    Column("digest", HASH, nullable=False),
+    Column("pending_digest", HASH, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("applied", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("repeated", Integer, nullable=False),
+    _created_at(),
+    Column("updated_at", DateTime(), nullable=False),
+    Column("finished_at", DateTime(), nullable=True),
+    UniqueConstraint("tenant_id", "pending_digest"),
+)
+"""One row per attempt at applying an import file (see `ports.ImportRun`). `pending_digest`
+is the digest while the run is unfinished and NULL once it is finished: its unique key lets
+at most one unfinished run of a file exist per tenant (NULLs never clash), on SQLite and
+PostgreSQL alike, without a partial index."""

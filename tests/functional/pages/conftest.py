@@ -22,6 +22,7 @@ from optledger.domain.model import Category, ConsentMode, PageSettings, Provenan
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.contacts import EventView, HistoryQuery
 from optledger.services.messages import MessageSpec
@@ -66,6 +67,7 @@ def services(transactions, clock, keyring) -> Services:
             keyring=keyring,
             public_url=PUBLIC_URL,
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 

@@ -15,6 +15,7 @@ from optledger.api import create_app
 from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from tests.fakes import FakeKeyring, FrozenClock
 
@@ -50,6 +51,7 @@ def services(transactions, clock) -> Services:
             keyring=FakeKeyring(),
             public_url=PUBLIC_URL,
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 

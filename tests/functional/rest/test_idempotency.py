@@ -28,6 +28,7 @@ from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Provenance, Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.services.targets import AddressTarget
 from tests.fakes import FakeKeyring, FrozenClock
@@ -150,6 +151,7 @@ def services(transactions, clock) -> Services:
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 
@@ -431,6 +433,7 @@ def test_the_first_response_is_replayed_by_another_process(services, secret, tra
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
     replayed = TestClient(make_app(restarted, hooks)).post(URL, json=BODY, headers=headers(secret))

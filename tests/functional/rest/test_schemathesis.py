@@ -36,6 +36,7 @@ from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Channel, Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
+from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext, Services
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
@@ -109,6 +110,7 @@ def _services(transactions: Any) -> Services:
             keyring=FakeKeyring(),
             public_url=PUBLIC_URL,
             sealer=AesGcmResponseSealer(b"r" * 32),
+            spools=TemporaryFileSpools(),
         )
     )
 

@@ -618,17 +618,24 @@ class ErasedOut(_Out):
 
 class RowErrorOut(_Out):
     line: int
+    """The bad row's (first) line in the file, counted from 1 as a text editor does."""
     field: str
+    """The field at fault, `row` for the row as a whole."""
     reason: str
 
 
 class ImportReportOut(_Out):
     rows: int
-    """Data rows read (not counting a CSV header)."""
+    """Data rows read (not counting a CSV header), good and bad."""
     changed: int
     repeated: int
+    skipped: int
+    """Bad rows, not imported (with `skip_invalid`)."""
     errors: list[RowErrorOut]
-    """The rows that were skipped (with `skip_invalid`), and why."""
+    """The first 1,000 bad rows (with `skip_invalid`), and why."""
+    resumed: int
+    """Rows an earlier, unfinished attempt at the same import had written; this one went
+    on after them (0 for a fresh import)."""
 
     @classmethod
     def of(cls, report: ImportReport) -> Self:
@@ -636,9 +643,11 @@ class ImportReportOut(_Out):
             rows=report.rows,
             changed=report.changed,
             repeated=report.repeated,
+            skipped=report.skipped,
             errors=[
                 RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in report.errors
             ],
+            resumed=report.resumed,
         )
 
 

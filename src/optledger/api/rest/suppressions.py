@@ -1,11 +1,11 @@
 """`/v1/suppressions`: bulk import (CSV or NDJSON, streamed) and export (streamed).
 
-The import body is never held whole: the handler reads it from the connection chunk by
-chunk, and the synchronous service, running in a worker thread, pulls its lines through
-`_BodyLines` as it validates them. The size cap is enforced as the bytes arrive.
+The import body is never held whole: the synchronous service, running in a worker
+thread, pulls the body's chunks from the connection through `_BodyChunks` as it checks
+them (see `optledger.services.suppressions`), and keeps the valid rows in a temporary
+file, not in memory. The size cap is enforced as the bytes arrive.
 """
 
-import codecs
 import csv
 import io
 import json
@@ -22,7 +22,6 @@ from optledger.api.rest.auth import Admin
 from optledger.api.rest.common import Door, idempotency_key, services
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem, problem_responses
 from optledger.api.rest.schemas import ImportReportOut
-from optledger.domain.errors import InvalidInput
 from optledger.services.suppressions import (
     ImportReport,
     SuppressionExport,
@@ -36,6 +35,7 @@ EXPORT_COLUMNS: Final = ("channel", "address", "address_hash", "reason", "create
 CSV: Final = "text/csv"
 NDJSON: Final = "application/x-ndjson"
 _PAGE_SIZE: Final = 1_000
+_UTF8_CHARSETS: Final = frozenset({None, "utf-8", "utf8", "us-ascii"})
 _IMPORT_BODY: Final = {
     "required": True,
     "content": {
@@ -62,15 +62,22 @@ async def import_suppressions(
     principal: Admin,
     door: Door,
     skip_invalid: Annotated[
-        bool, Query(description="Import the good rows even if some rows are bad.")
+        bool,
+        Query(description="Import the good rows and list the bad ones, instead of stopping."),
     ] = False,
 ) -> ImportReportOut:
     """Import suppressions from a `text/csv` or `application/x-ndjson` body of up to
     100 MiB. CSV has a header naming `email`, `phone`, or `channel` and `address`, and
-    optionally `topic`, `reason`, `timestamp`; NDJSON objects use the same names. With
-    any bad row nothing is written and the answer is `422` listing `line N: field`,
-    unless `skip_invalid` is set."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    optionally `topic`, `reason`, `timestamp`; NDJSON objects use the same names. The body
+    is checked first: at its first bad row the answer is `422` naming it
+    (`errors[].field` is `line N: field`) and nothing is written, unless `skip_invalid`
+    is set, which imports the good rows and lists the bad ones (the first 1,000; `skipped`
+    counts them all). Then the rows are written in short batches, so opt-outs are never
+    held up behind an import. An import that did not finish (`503`, a lost connection)
+    can simply be sent again: it goes on after the rows already written (`resumed`)."""
+    media_type, charset = _content_type(request.headers.get("content-type", ""))
+    if charset not in _UTF8_CHARSETS:
+        raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be UTF-8 text.")
     suppressions = services(request).suppressions
     importers: dict[str, Callable[..., ImportReport]] = {
         CSV: suppressions.import_csv,
@@ -85,7 +92,7 @@ async def import_suppressions(
         partial(
             importer,
             tenant_id=principal.tenant_id,
-            lines=_BodyLines(request.stream()),
+            chunks=_BodyChunks(request.stream()),
             skip_invalid=skip_invalid,
             provenance=door.provenance(None),
         )
@@ -111,6 +118,17 @@ async def export_suppressions(request: Request, principal: Admin) -> StreamingRe
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(pages), media_type=NDJSON)
     return StreamingResponse(_csv(pages), media_type=f"{CSV}; charset=utf-8")
+
+
+def _content_type(header: str) -> tuple[str, str | None]:
+    """The media type of a Content-Type header, and its charset parameter if any."""
+    media_type, *parameters = header.split(";")
+    charset = None
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media_type.strip().lower(), charset
 
 
 async def _pages(
@@ -157,8 +175,8 @@ async def _ndjson(pages: AsyncIterator[tuple[SuppressionExport, ...]]) -> AsyncI
         )
 
 
-class _BodyLines:
-    """The request body as lines of text (with their line ends), for a worker thread.
+class _BodyChunks:
+    """The request body's chunks, for a worker thread.
 
     Each chunk is awaited on the event loop through `anyio.from_thread.run`, so the body
     is read only as fast as the service consumes it.
@@ -168,33 +186,8 @@ class _BodyLines:
         self._chunks = chunks
 
     async def _next_chunk(self) -> bytes | None:
-        chunk: bytes | None = b""
-        while chunk == b"":
-            chunk = await anext(self._chunks, None)
-        return chunk
+        return await anext(self._chunks, None)
 
-    def __iter__(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        partial_line: list[str] = []
-        count = 0
+    def __iter__(self) -> Iterator[bytes]:
         while (chunk := anyio.from_thread.run(self._next_chunk)) is not None:
-            *complete, rest = _decode(decoder, chunk, line=count + 1).split("\n")
-            if complete:
-                complete[0] = "".join(partial_line) + complete[0]
-                partial_line = []
-                count += len(complete)
-                yield from (line + "\n" for line in complete)
-            partial_line.append(rest)
-        last = "".join(partial_line) + _decode(decoder, b"", line=count + 1, final=True)
-        if last:
-            yield last
-
-
-def _decode(
-    decoder: codecs.IncrementalDecoder, data: bytes, *, line: int, final: bool = False
-) -> str:
-    try:
-        return decoder.decode(data, final=final)
-    except UnicodeDecodeError as exc:
-        bad_line = line + data[: exc.start].count(b"\n")
-        raise InvalidInput.of(f"line {bad_line}", "is not UTF-8 text") from None
+            yield chunk
