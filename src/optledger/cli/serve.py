@@ -7,6 +7,7 @@ import typer
 import uvicorn
 
 from optledger.api.app import create_app
+from optledger.api.protocol import bounded_http_protocol
 from optledger.bootstrap import build
 from optledger.cli.common import load_settings
 
@@ -31,7 +32,12 @@ def serve(
     settings = load_settings()
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     with build(settings) as runtime:
-        app = create_app(services=runtime.services, ready=runtime.ready, on_shutdown=runtime.close)
+        app = create_app(
+            services=runtime.services,
+            ready=runtime.ready,
+            on_shutdown=runtime.close,
+            limits=settings.limits,
+        )
         # No access log: request paths and query strings can carry addresses and the
         # tokens of unsubscribe links, and personal data is never logged.
         uvicorn.run(
@@ -41,4 +47,6 @@ def serve(
             log_level=settings.log_level,
             access_log=False,
             server_header=False,
+            http=bounded_http_protocol(settings.limits),
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )

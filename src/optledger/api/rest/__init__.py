@@ -22,6 +22,8 @@ from optledger.api.rest.errors import install_error_handlers
 from optledger.api.rest.idempotency import IdempotencyMiddleware
 from optledger.api.rest.limits import BodyLimits
 from optledger.api.rest.schemas import problem_schemas
+from optledger.api.rest.throttling import install_throttle
+from optledger.config import RequestLimits
 from optledger.services import Services
 
 __all__ = ["MAX_JSON_BYTES", "install_rest_api"]
@@ -36,12 +38,14 @@ def _router() -> APIRouter:
     return router
 
 
-def install_rest_api(app: FastAPI, *, services: Services) -> None:
+def install_rest_api(app: FastAPI, *, services: Services, limits: RequestLimits) -> None:
     """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
     schema in the OpenAPI document.
 
-    Middleware order, outermost first: the body limits refuse oversize bodies before
-    anything buffers them; then idempotency replays or records whole responses.
+    Middleware order, outermost first: a client address with too many failed
+    authentications is refused before anything runs (throttling.py); the body limits
+    refuse oversize bodies before anything buffers them; then idempotency replays or
+    records whole responses.
     """
     install_error_handlers(app)
     app.include_router(_router())
@@ -51,6 +55,7 @@ def install_rest_api(app: FastAPI, *, services: Services) -> None:
         default=MAX_JSON_BYTES,
         by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
     )
+    install_throttle(app, limits=limits)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
