@@ -2,6 +2,7 @@
 and the mounting of every HTTP door."""
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -46,6 +47,7 @@ def create_app(
     ready: Callable[[], bool],
     on_shutdown: Callable[[], None] | None = None,
     limits: RequestLimits = DEFAULT_LIMITS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The optledger ASGI application.
 
@@ -54,7 +56,8 @@ def create_app(
     `on_shutdown` runs once when the server shuts down (ASGI lifespan), after the last
     request has been answered: whoever built the services closes them there, because
     some servers end the process right after shutdown (uvicorn re-raises SIGTERM).
-    `limits` are the request limits of every door (docs/decisions/0011-rate-limits.md).
+    `limits` are the request limits of every door (docs/decisions/0011-rate-limits.md);
+    `clock` tells the seconds their rate limits count in (monotonic).
     """
 
     @asynccontextmanager
@@ -92,8 +95,8 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
-    install_rest_api(app, services=services, limits=limits)
-    app.mount("/u", create_pages_app(services=services, limits=limits))
+    install_rest_api(app, services=services, limits=limits, clock=clock)
+    app.mount("/u", create_pages_app(services=services, limits=limits, clock=clock))
     relative_slash_redirects(app.router)
     app.add_middleware(HeaderLimits, limits=limits)
     return app

@@ -58,9 +58,12 @@ class TokenBuckets(Generic[K]):
         seconds until they will be (and nothing is taken)."""
         now = self._clock()
         with self._lock:
-            full_at = max(self._full_at.get(key, now), now) + cost * self._interval
+            known = self._full_at.get(key)
+            full_at = (now if known is None else max(known, now)) + cost * self._interval
             wait = full_at - now - self._window
             if wait > 0:
+                if known is not None:  # a key being refused is the last one to forget
+                    self._full_at.move_to_end(key)
                 return wait
             self._full_at[key] = full_at
             self._full_at.move_to_end(key)

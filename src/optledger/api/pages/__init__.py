@@ -5,6 +5,9 @@ A plain Starlette application, not part of the REST door's OpenAPI document: its
 pages (or short text for the one-click door), never problem+json. See docs/pages.md.
 """
 
+import time
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,17 +25,22 @@ from optledger.services import Services
 __all__ = ["create_pages_app"]
 
 
-def create_pages_app(*, services: Services, limits: RequestLimits = DEFAULT_LIMITS) -> Starlette:
+def create_pages_app(
+    *,
+    services: Services,
+    limits: RequestLimits = DEFAULT_LIMITS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
     """The hosted pages as an ASGI application, to mount at /u.
 
     Loads every template environment and message catalog now, so a missing compiled
     catalog (.mo) stops the application at start-up (MissingCatalogError), not at the
     first request. The routes of a link are rate limited as throttling.py says, unless
-    `limits` turns rate limits off.
+    `limits` turns rate limits off; `clock` tells their seconds (monotonic).
     """
     renderer = Renderer(locales=page_locales(), translations=load_translations(LOCALES_DIR))
     pages = PageHandlers(links=services.links, renderer=renderer)
-    throttle = LinkThrottle(limits) if limits.rate_limits else None
+    throttle = LinkThrottle(limits, clock=clock) if limits.rate_limits else None
 
     def link(name: str, handler: Handler) -> Handler:
         guarded = pages.guarded(name, handler)

@@ -13,6 +13,7 @@ Tokens are counted by `hash()`, so the tables hold no token. Refusals are short 
 with `Retry-After`, like the rest of the one-click door.
 """
 
+from collections.abc import Callable
 from typing import Final
 
 from starlette.requests import Request
@@ -32,9 +33,9 @@ _UNUSABLE_LINK: Final = 404
 class LinkThrottle:
     """Wraps the routes of a link (`/u/{token}…`) with the limits above."""
 
-    def __init__(self, limits: RequestLimits) -> None:
-        self._failures: TokenBuckets[str] = TokenBuckets(limits.link_failures)
-        self._posts: TokenBuckets[int] = TokenBuckets(limits.link_posts)
+    def __init__(self, limits: RequestLimits, *, clock: Callable[[], float]) -> None:
+        self._failures: TokenBuckets[str] = TokenBuckets(limits.link_failures, clock=clock)
+        self._posts: TokenBuckets[int] = TokenBuckets(limits.link_posts, clock=clock)
 
     def wrap(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:

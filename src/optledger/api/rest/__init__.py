@@ -4,6 +4,7 @@
 most 1 MiB, RFC 9457 problem+json errors, cursor pagination.
 """
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
@@ -38,7 +39,9 @@ def _router() -> APIRouter:
     return router
 
 
-def install_rest_api(app: FastAPI, *, services: Services, limits: RequestLimits) -> None:
+def install_rest_api(
+    app: FastAPI, *, services: Services, limits: RequestLimits, clock: Callable[[], float]
+) -> None:
     """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
     schema in the OpenAPI document.
 
@@ -55,7 +58,7 @@ def install_rest_api(app: FastAPI, *, services: Services, limits: RequestLimits)
         default=MAX_JSON_BYTES,
         by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
     )
-    install_throttle(app, limits=limits)
+    install_throttle(app, limits=limits, clock=clock)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -12,6 +12,7 @@ how it refuses.
 Every refusal is `429` problem `/problems/rate-limited` with `Retry-After` in seconds.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,21 +53,22 @@ class RestThrottle:
     """Bulk requests running, by API key id and operation."""
 
     @classmethod
-    def of(cls, limits: RequestLimits) -> "RestThrottle | None":
-        """The tables for `limits`; None when rate limits are off."""
+    def of(cls, limits: RequestLimits, *, clock: Callable[[], float]) -> "RestThrottle | None":
+        """The tables for `limits`, counting seconds by `clock`; None when rate limits
+        are off."""
         if not limits.rate_limits:
             return None
         return cls(
-            keys=TokenBuckets(limits.key_rate),
-            failures=TokenBuckets(limits.auth_failures),
+            keys=TokenBuckets(limits.key_rate, clock=clock),
+            failures=TokenBuckets(limits.auth_failures, clock=clock),
             bulk=ConcurrencyLimit(limits.key_bulk_concurrency),
         )
 
 
-def install_throttle(app: FastAPI, *, limits: RequestLimits) -> None:
+def install_throttle(app: FastAPI, *, limits: RequestLimits, clock: Callable[[], float]) -> None:
     """Give `app` the REST door's tables and put `FailedAuthGate` in front of what it
     has so far; nothing when rate limits are off."""
-    throttle = RestThrottle.of(limits)
+    throttle = RestThrottle.of(limits, clock=clock)
     if throttle is None:
         return
     setattr(app.state, _STATE, throttle)
