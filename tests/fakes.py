@@ -628,3 +628,16 @@ class MemorySpools:
         spool = MemorySpool()
         self.opened.append(spool)
         yield spool
+
+
+class SteppedSeconds:
+    """A monotonic clock for the rate limits that moves only when told."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

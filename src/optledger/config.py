@@ -16,6 +16,19 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_WRITE_BATCH    | `256`                                     |
 | OPTLEDGER_WRITE_TIMEOUT  | `20` (seconds)                            |
 | OPTLEDGER_LOG_LEVEL      | `info`                                    |
+| OPTLEDGER_FORWARDED_ALLOW_IPS | `127.0.0.1`                          |
+| OPTLEDGER_RATE_LIMITS    | `on`                                      |
+| OPTLEDGER_KEY_RATE_LIMIT | `50000/10s`                               |
+| OPTLEDGER_KEY_BULK_CONCURRENCY | `1`                                 |
+| OPTLEDGER_AUTH_FAILURE_LIMIT | `20/60s`                              |
+| OPTLEDGER_LINK_FAILURE_LIMIT | `60/60s`                              |
+| OPTLEDGER_LINK_POST_LIMIT | `20/60s`                                 |
+| OPTLEDGER_MAX_HEADERS    | `100`                                     |
+| OPTLEDGER_MAX_HEADER_BYTES | `32768`                                 |
+
+The request limits (`RequestLimits`, docs/decisions/0011-rate-limits.md) are counted by
+each server process on its own. A rate `N/Ts` allows bursts of N and refills N per T
+seconds (a token bucket).
 
 The default data directory does not depend on the working directory, so every command
 and the server find the same database wherever they are started; it is created on first
@@ -30,18 +43,20 @@ the value itself: the database URL and the secret key are credentials.
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
     "DATABASE_FILE",
     "DATA_DIR_NAME",
     "DEFAULT_HOST",
+    "DEFAULT_LIMITS",
     "DEFAULT_LINK_KEYS",
     "DEFAULT_LOG_LEVEL",
     "DEFAULT_PORT",
@@ -53,6 +68,8 @@ __all__ = [
     "MIN_SECRET_BYTES",
     "SECRET_FILE",
     "ConfigError",
+    "RateLimit",
+    "RequestLimits",
     "Settings",
     "decode_secret",
 ]
@@ -73,16 +90,62 @@ DEFAULT_WRITE_BATCH: Final = 256
 DEFAULT_WRITE_TIMEOUT: Final = 20
 MAX_WRITE_TIMEOUT: Final = 3600
 DEFAULT_LOG_LEVEL: Final = "info"
+DEFAULT_FORWARDED_ALLOW_IPS: Final = "127.0.0.1"
+MAX_RATE_COUNT: Final = 1_000_000_000
+MAX_RATE_SECONDS: Final = 86_400
+MAX_HEADER_LIMIT: Final = 1_000_000
 
 _T = TypeVar("_T")
 
 _PREFIX: Final = "OPTLEDGER_"
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _DATABASE_SCHEMES: Final = ("sqlite", "postgresql")
+_RATE: Final = re.compile(r"(\d{1,10})/(\d{1,6})s")
+_SWITCHES: Final = {"on": True, "off": False}
+
+
+class _Read(Protocol):
+    def __call__(self, name: str, parse: Callable[[str], _T], default: _T) -> _T: ...
 
 
 class ConfigError(ValueError):
     """A setting is malformed; the message names the variable (or file) and the rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` at once, refilled at `count` per `seconds` (a token bucket)."""
+
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What the HTTP doors allow a caller; each server process counts on its own."""
+
+    rate_limits: bool = True
+    """False turns every rate and concurrency limit below off; the header limits stay."""
+    key_rate: RateLimit = RateLimit(50_000, 10)
+    """Requests per API key on `/v1`: 5,000/s sustained, bursts of 50,000."""
+    key_bulk_concurrency: int = 1
+    """Bulk requests (`POST /v1/checks`, `POST /v1/suppressions/import`) one API key may
+    have running at once, per operation."""
+    auth_failures: RateLimit = RateLimit(20, 60)
+    """Failed API-key authentications per client address; beyond, its `/v1` requests
+    answer 429 until the bucket refills."""
+    link_failures: RateLimit = RateLimit(60, 60)
+    """Requests with an unusable link token per client address on `/u`."""
+    link_posts: RateLimit = RateLimit(20, 60)
+    """POSTs per link token on `/u`; the first POST of a link is never refused."""
+    max_headers: int = 100
+    """Header fields per request; more answer 431."""
+    max_header_bytes: int = 32 * 1024
+    """Bytes of the request target and the header fields' names and values; more answer
+    431."""
+
+
+DEFAULT_LIMITS: Final = RequestLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +173,10 @@ class Settings:
     create_data_dir: bool = False
     """Whether the data directory may be created on first use: only the default location
     is (mode 0700). A configured one must already exist, so a typo fails loudly."""
+    forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
+    """The proxies whose `X-Forwarded-For` names the client (`*`: any); the client
+    address is what the per-address limits count."""
+    limits: RequestLimits = DEFAULT_LIMITS
 
     @property
     def secret_file(self) -> Path:
@@ -145,6 +212,10 @@ class Settings:
             write_batch=read("WRITE_BATCH", _write_batch, DEFAULT_WRITE_BATCH),
             write_timeout=read("WRITE_TIMEOUT", _write_timeout, DEFAULT_WRITE_TIMEOUT),
             log_level=read("LOG_LEVEL", _log_level, DEFAULT_LOG_LEVEL),
+            forwarded_allow_ips=read(
+                "FORWARDED_ALLOW_IPS", _forwarded_allow_ips, DEFAULT_FORWARDED_ALLOW_IPS
+            ),
+            limits=_request_limits(read),
         )
 
 
@@ -260,3 +331,78 @@ def _log_level(value: str) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"{_PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _request_limits(read: _Read) -> RequestLimits:
+    default = DEFAULT_LIMITS
+    return RequestLimits(
+        rate_limits=read("RATE_LIMITS", _switch("RATE_LIMITS"), default.rate_limits),
+        key_rate=read("KEY_RATE_LIMIT", _rate("KEY_RATE_LIMIT"), default.key_rate),
+        key_bulk_concurrency=read(
+            "KEY_BULK_CONCURRENCY",
+            _bounded("KEY_BULK_CONCURRENCY", 1, 1_000),
+            default.key_bulk_concurrency,
+        ),
+        auth_failures=read(
+            "AUTH_FAILURE_LIMIT", _rate("AUTH_FAILURE_LIMIT"), default.auth_failures
+        ),
+        link_failures=read(
+            "LINK_FAILURE_LIMIT", _rate("LINK_FAILURE_LIMIT"), default.link_failures
+        ),
+        link_posts=read("LINK_POST_LIMIT", _rate("LINK_POST_LIMIT"), default.link_posts),
+        max_headers=read(
+            "MAX_HEADERS", _bounded("MAX_HEADERS", 10, MAX_HEADER_LIMIT), default.max_headers
+        ),
+        max_header_bytes=read(
+            "MAX_HEADER_BYTES",
+            _bounded("MAX_HEADER_BYTES", 1024, MAX_HEADER_LIMIT),
+            default.max_header_bytes,
+        ),
+    )
+
+
+def _switch(name: str) -> Callable[[str], bool]:
+    def parse(value: str) -> bool:
+        switch = _SWITCHES.get(value.lower())
+        if switch is None:
+            raise ConfigError(f"{_PREFIX}{name}: must be on or off")
+        return switch
+
+    return parse
+
+
+def _rate(name: str) -> Callable[[str], RateLimit]:
+    """`20/60s`: 20 at once, refilled at 20 per 60 seconds."""
+
+    def parse(value: str) -> RateLimit:
+        match = _RATE.fullmatch(value)
+        if match:
+            count, seconds = int(match.group(1)), int(match.group(2))
+            if 1 <= count <= MAX_RATE_COUNT and 1 <= seconds <= MAX_RATE_SECONDS:
+                return RateLimit(count, seconds)
+        raise ConfigError(
+            f"{_PREFIX}{name}: must be COUNT/SECONDSs with COUNT between 1 and "
+            f"{MAX_RATE_COUNT} and SECONDS between 1 and {MAX_RATE_SECONDS}, e.g. 20/60s"
+        )
+
+    return parse
+
+
+def _bounded(name: str, low: int, high: int) -> Callable[[str], int]:
+    return lambda value: _integer(value, name=name, low=low, high=high)
+
+
+def _forwarded_allow_ips(value: str) -> str:
+    """`*`, or comma-separated IP addresses and networks (`10.0.0.0/8`)."""
+    if value == "*":
+        return value
+    parts = [part.strip() for part in value.split(",")]
+    try:
+        for part in parts:
+            ipaddress.ip_network(part, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"{_PREFIX}FORWARDED_ALLOW_IPS: must be * or IP addresses and networks separated "
+            "by commas, e.g. 127.0.0.1,10.0.0.0/8"
+        ) from None
+    return ",".join(parts)

@@ -2,6 +2,7 @@
 and the mounting of every HTTP door."""
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -13,8 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from optledger import __version__
 from optledger.api.guard import ErrorGuard, describe
+from optledger.api.headers import HeaderLimits
 from optledger.api.pages import create_pages_app
+from optledger.api.redirects import relative_slash_redirects
 from optledger.api.rest import install_rest_api
+from optledger.config import DEFAULT_LIMITS, RequestLimits
 from optledger.services import Services
 
 __all__ = ["create_app"]
@@ -43,6 +47,8 @@ def create_app(
     services: Services,
     ready: Callable[[], bool],
     on_shutdown: Callable[[], None] | None = None,
+    limits: RequestLimits = DEFAULT_LIMITS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The optledger ASGI application.
 
@@ -51,6 +57,8 @@ def create_app(
     `on_shutdown` runs once when the server shuts down (ASGI lifespan), after the last
     request has been answered: whoever built the services closes them there, because
     some servers end the process right after shutdown (uvicorn re-raises SIGTERM).
+    `limits` are the request limits of every door (docs/decisions/0011-rate-limits.md);
+    `clock` tells the seconds their rate limits count in (monotonic).
     """
 
     @asynccontextmanager
@@ -88,8 +96,10 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
-    install_rest_api(app, services=services)
-    app.mount("/u", create_pages_app(services=services))
+    install_rest_api(app, services=services, limits=limits, clock=clock)
+    app.mount("/u", create_pages_app(services=services, limits=limits, clock=clock))
+    relative_slash_redirects(app.router)
+    app.add_middleware(HeaderLimits, limits=limits)
     app.add_middleware(ErrorGuard)  # added last: the outermost, around every door
     return app
 

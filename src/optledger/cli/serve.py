@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from optledger.api.app import create_app
+from optledger.api.protocol import bounded_http_protocol
 from optledger.bootstrap import StartupError, build
 from optledger.cli.common import load_settings
 from optledger.cli.errors import ListenAddressInUse
@@ -41,9 +42,19 @@ def serve(
     settings = load_settings()
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     with _listen(host=settings.host, port=settings.port) as listener, build(settings) as runtime:
-        app = create_app(services=runtime.services, ready=runtime.ready, on_shutdown=runtime.close)
+        app = create_app(
+            services=runtime.services,
+            ready=runtime.ready,
+            on_shutdown=runtime.close,
+            limits=settings.limits,
+        )
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, **uvicorn_options(settings.log_level)
+            app,
+            host=settings.host,
+            port=settings.port,
+            http=bounded_http_protocol(settings.limits),
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            **uvicorn_options(settings.log_level),
         )
         server = uvicorn.Server(config)
         _log.info("Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port))

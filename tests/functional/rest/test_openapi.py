@@ -3,6 +3,8 @@
 import pytest
 
 PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+EVERY_OPERATION = {"429", "431"}
+"""Statuses any request can get: a rate limit, a request head over the cap."""
 OPERATIONS = {
     ("/v1/topics", "post"): (
         "201",
@@ -100,8 +102,8 @@ def test_each_operation_needs_a_key_and_declares_its_statuses(spec, path, method
     success, problems = OPERATIONS[(path, method)]
 
     assert operation["security"] == [{"ApiKey": []}]
-    assert set(operation["responses"]) == {success} | problems
-    for status in problems:
+    assert set(operation["responses"]) == {success} | problems | EVERY_OPERATION
+    for status in problems | EVERY_OPERATION:
         assert operation["responses"][status]["content"] == {"application/problem+json": PROBLEM}
 
 

@@ -5,6 +5,9 @@ A plain Starlette application, not part of the REST door's OpenAPI document: its
 pages (or short text for the one-click door), never problem+json. See docs/pages.md.
 """
 
+import time
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,37 +16,50 @@ from starlette.routing import Route
 
 from optledger.api.pages.i18n import load_translations, page_locales
 from optledger.api.pages.render import LOCALES_DIR, Renderer, plain
-from optledger.api.pages.routes import PageHandlers
+from optledger.api.pages.routes import Handler, PageHandlers
+from optledger.api.pages.throttling import LinkThrottle
+from optledger.api.redirects import relative_slash_redirects
+from optledger.config import DEFAULT_LIMITS, RequestLimits
 from optledger.services import Services
 
 __all__ = ["create_pages_app"]
 
 
-def create_pages_app(*, services: Services) -> Starlette:
+def create_pages_app(
+    *,
+    services: Services,
+    limits: RequestLimits = DEFAULT_LIMITS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
     """The hosted pages as an ASGI application, to mount at /u.
 
     Loads every template environment and message catalog now, so a missing compiled
     catalog (.mo) stops the application at start-up (MissingCatalogError), not at the
-    first request.
+    first request. The routes of a link are rate limited as throttling.py says, unless
+    `limits` turns rate limits off; `clock` tells their seconds (monotonic).
     """
     renderer = Renderer(locales=page_locales(), translations=load_translations(LOCALES_DIR))
     pages = PageHandlers(links=services.links, renderer=renderer)
+    throttle = LinkThrottle(limits, clock=clock) if limits.rate_limits else None
+
+    def link(name: str, handler: Handler) -> Handler:
+        guarded = pages.guarded(name, handler)
+        return guarded if throttle is None else throttle.wrap(guarded)
+
     routes = [
         Route("/assets/{name}", pages.guarded("asset", pages.asset), methods=["GET"]),
-        Route(
-            "/{token}",
-            pages.guarded("link", pages.link),
-            methods=["GET", "POST", "OPTIONS"],
-        ),
-        Route("/{token}/leave", pages.guarded("leave", pages.leave), methods=["POST", "OPTIONS"]),
-        Route("/{token}/undo", pages.guarded("undo", pages.undo), methods=["POST", "OPTIONS"]),
+        Route("/{token}", link("link", pages.link), methods=["GET", "POST", "OPTIONS"]),
+        Route("/{token}/leave", link("leave", pages.leave), methods=["POST", "OPTIONS"]),
+        Route("/{token}/undo", link("undo", pages.undo), methods=["POST", "OPTIONS"]),
         Route(
             "/{token}/preferences",
-            pages.guarded("preferences", pages.preferences),
+            link("preferences", pages.preferences),
             methods=["GET", "POST", "OPTIONS"],
         ),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    relative_slash_redirects(app.router)
+    return app
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@
 most 1 MiB, RFC 9457 problem+json errors, cursor pagination.
 """
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -23,6 +24,8 @@ from optledger.api.rest.errors import install_error_handlers
 from optledger.api.rest.idempotency import IdempotencyMiddleware
 from optledger.api.rest.limits import BodyLimits
 from optledger.api.rest.schemas import problem_schemas
+from optledger.api.rest.throttling import install_throttle
+from optledger.config import RequestLimits
 from optledger.services import Services
 
 __all__ = ["MAX_JSON_BYTES", "install_rest_api"]
@@ -37,14 +40,17 @@ def _router() -> APIRouter:
     return router
 
 
-def install_rest_api(app: FastAPI, *, services: Services) -> None:
+def install_rest_api(
+    app: FastAPI, *, services: Services, limits: RequestLimits, clock: Callable[[], float]
+) -> None:
     """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
     schema in the OpenAPI document.
 
-    Middleware order, outermost first: the body limits refuse oversize bodies before
-    anything buffers them; then idempotency replays or records whole responses, for the
-    callers whose keys may make the request (it checks the scope `app.router`'s routes
-    require).
+    Middleware order, outermost first: a client address with too many failed
+    authentications is refused before anything runs (throttling.py); the body limits
+    refuse oversize bodies before anything buffers them; then idempotency replays or
+    records whole responses, for the callers whose keys may make the request (it checks
+    the scope `app.router`'s routes require).
     """
     install_error_handlers(app)
     app.include_router(_router())
@@ -54,6 +60,7 @@ def install_rest_api(app: FastAPI, *, services: Services) -> None:
         default=MAX_JSON_BYTES,
         by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
     )
+    install_throttle(app, limits=limits, clock=clock)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -4,8 +4,12 @@
 `Bearer`; a credential that is malformed, unknown or revoked answers 401 with
 `Bearer error="invalid_token"` (RFC 6750 section 3); a key whose scope is too low
 answers 403.
+
+Each request counts against its key's rate limit, and each failed authentication against
+its client address's (throttling.py): beyond either, 429.
 """
 
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Final
 
 from fastapi import Depends, Request, Security
@@ -15,11 +19,27 @@ from starlette.routing import BaseRoute
 
 from optledger.api.rest.common import services
 from optledger.api.rest.errors import UNAUTHENTICATED, HttpProblem
+from optledger.api.rest.throttling import (
+    bulk_refused,
+    failed_authentication,
+    key_refused,
+    rest_throttle,
+)
 from optledger.domain.errors import AuthenticationFailed, Forbidden
 from optledger.domain.model import Scope
 from optledger.services.results import Principal
 
-__all__ = ["Admin", "Checker", "ScopeRequirement", "Writer", "require", "required_scope"]
+__all__ = [
+    "Admin",
+    "BulkAdmin",
+    "BulkChecker",
+    "Checker",
+    "ScopeRequirement",
+    "Writer",
+    "bulk",
+    "require",
+    "required_scope",
+]
 
 _bearer: Final = HTTPBearer(
     auto_error=False,
@@ -54,11 +74,17 @@ class ScopeRequirement:
         try:
             found = services(request).tenants.authenticate(secret=credentials.credentials)
         except AuthenticationFailed:
+            refused = failed_authentication(request)
+            if refused is not None:
+                raise refused from None
             raise HttpProblem(
                 UNAUTHENTICATED,
                 "The API key is not valid.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
+        refused = key_refused(request, key_id=found.key_id)
+        if refused is not None:
+            raise refused
         needed = self.required_scope
         if not found.scope.allows(needed):
             raise Forbidden(f"this needs a key with scope {needed}; this key has {found.scope}")
@@ -87,6 +113,32 @@ def required_scope(route: BaseRoute) -> Scope | None:
     return needed
 
 
-Checker = Annotated[Principal, Depends(require(Scope.CHECK))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+_PRINCIPALS: Final = {scope: require(scope) for scope in Scope}
+"""One dependency per scope, so that a route and its other dependencies share it
+(FastAPI solves a dependency once per request)."""
+
+
+def bulk(scope: Scope, *, operation: str) -> Callable[..., AsyncIterator[Principal]]:
+    """A dependency: the caller's principal (as `require`), holding one of its key's
+    slots for `operation` until the response is done; 429 when it has none free."""
+
+    async def principal(
+        request: Request, found: Annotated[Principal, Depends(_PRINCIPALS[scope])]
+    ) -> AsyncIterator[Principal]:
+        throttle = rest_throttle(request)
+        if throttle is None:
+            yield found
+            return
+        with throttle.bulk.slot((found.key_id, operation)) as entered:
+            if not entered:
+                raise bulk_refused(operation)
+            yield found
+
+    return principal
+
+
+Checker = Annotated[Principal, Depends(_PRINCIPALS[Scope.CHECK])]
+Writer = Annotated[Principal, Depends(_PRINCIPALS[Scope.WRITE])]
+Admin = Annotated[Principal, Depends(_PRINCIPALS[Scope.ADMIN])]
+BulkChecker = Annotated[Principal, Depends(bulk(Scope.CHECK, operation="bulk check"))]
+BulkAdmin = Annotated[Principal, Depends(bulk(Scope.ADMIN, operation="import"))]

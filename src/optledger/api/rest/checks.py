@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from optledger.api.rest.auth import Checker
+from optledger.api.rest.auth import BulkChecker, Checker
 from optledger.api.rest.common import idempotency_key, require_json, services
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import CheckBatchIn, CheckBatchOut, CheckOut, RawAddress, TopicKey
@@ -36,7 +36,7 @@ def check_one(
     dependencies=[Depends(require_json), Depends(idempotency_key)],
     responses=problem_responses(400, 401, 403, 413, 415, 422),
 )
-def check_many(request: Request, principal: Checker, body: CheckBatchIn) -> CheckBatchOut:
+def check_many(request: Request, principal: BulkChecker, body: CheckBatchIn) -> CheckBatchOut:
     """The decision for each of up to 10,000 addresses, in order."""
     results = services(request).checks.check(
         tenant_id=principal.tenant_id,

@@ -12,6 +12,8 @@
 | Conflict                                      | 409    | /problems/conflict                   |
 | a body over the size limit                    | 413    | /problems/too-large                  |
 | a body of another media type or charset       | 415    | /problems/unsupported-media-type     |
+| a rate or concurrency limit (api/throttle.py) | 429    | /problems/rate-limited, Retry-After  |
+| too many or too large header fields           | 431    | /problems/headers-too-large          |
 | Unavailable (the database stayed busy)        | 503    | /problems/unavailable, Retry-After   |
 | any other HTTP error (405 …)                  | its own| about:blank                          |
 | anything else                                 | 500    | /problems/internal, by the guard     |
@@ -52,6 +54,7 @@ __all__ = [
     "CONFLICT",
     "FORBIDDEN",
     "FOREIGN_CHARSET",
+    "HEADERS_TOO_LARGE",
     "IDEMPOTENCY_KEY_IN_USE",
     "IDEMPOTENCY_KEY_REUSED",
     "INVALID_IDEMPOTENCY_KEY",
@@ -59,6 +62,7 @@ __all__ = [
     "MALFORMED_JSON",
     "NOT_FOUND",
     "PROBLEM_MEDIA_TYPE",
+    "RATE_LIMITED",
     "TOO_LARGE",
     "UNAUTHENTICATED",
     "UNAVAILABLE",
@@ -93,6 +97,10 @@ CONFLICT: Final = Kind("/problems/conflict", "Conflict", 409)
 TOO_LARGE: Final = Kind("/problems/too-large", "Content too large", 413)
 UNSUPPORTED_MEDIA_TYPE: Final = Kind(
     "/problems/unsupported-media-type", "Unsupported media type", 415
+)
+RATE_LIMITED: Final = Kind("/problems/rate-limited", "Too many requests", 429)
+HEADERS_TOO_LARGE: Final = Kind(
+    "/problems/headers-too-large", "Request header fields too large", 431
 )
 UNAVAILABLE: Final = Kind("/problems/unavailable", "Service unavailable", 503)
 INVALID_IDEMPOTENCY_KEY: Final = Kind(
@@ -129,6 +137,11 @@ _DESCRIPTIONS: Final = {
     415: "The body's media type is not accepted (`/problems/unsupported-media-type`).",
     422: "The input is invalid (`/problems/invalid-input`), or the Idempotency-Key was "
     "used for another request (`/problems/idempotency-key-reused`).",
+    429: "Too many requests from this API key, or too many of its bulk requests at once, "
+    "or too many failed authentications from this client address; send it again after "
+    "`Retry-After` seconds (`/problems/rate-limited`).",
+    431: "Too many header fields, or too many bytes of request target and header fields "
+    "(`/problems/headers-too-large`).",
     500: "An unexpected error (`/problems/internal`), logged under the `error_id` given.",
     503: "The database stayed busy or could not be reached; nothing was written. Send the "
     "same request again after `Retry-After` seconds (`/problems/unavailable`).",
@@ -171,13 +184,14 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` entries of a route for these statuses, plus 500 and 503."""
+    """The `responses=` entries of a route for these statuses, plus those any request can
+    get: 429, 431, 500 and 503."""
     return {
         status: {
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 500, 503)
+        for status in (*statuses, 429, 431, 500, 503)
     }
 
 

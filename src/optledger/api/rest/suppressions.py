@@ -18,7 +18,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from optledger.api.rest.auth import Admin
+from optledger.api.rest.auth import Admin, BulkAdmin
 from optledger.api.rest.common import Door, idempotency_key, services
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem, problem_responses
 from optledger.api.rest.schemas import ImportReportOut
@@ -59,7 +59,7 @@ router = APIRouter(tags=["suppressions"])
 )
 async def import_suppressions(
     request: Request,
-    principal: Admin,
+    principal: BulkAdmin,
     door: Door,
     skip_invalid: Annotated[
         bool,
