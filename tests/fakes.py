@@ -326,6 +326,11 @@ class MemorySuppressionRepository(_Repo):
         self.s.suppressions[key] = suppression
         return True
 
+    def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
+        key = (tenant_id, channel, address_hash)
+        if key in self.s.suppressions:
+            self.s.suppressions[key] = replace(self.s.suppressions[key], reason=reason)
+
     def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> bool:
         return self.s.suppressions.pop((tenant_id, channel, address_hash), None) is not None
 

@@ -144,6 +144,23 @@ class LiveServer:
             headers=message["headers"],
         )
 
+    def import_suppression(self, recipient: Recipient, reason: str) -> None:
+        """Suppress the recipient's address the way an operator's import does."""
+        response = self.api.post(
+            "/v1/suppressions/import",
+            content=f"email,reason\n{recipient.address},{reason}\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "rows": 1,
+            "changed": 1,
+            "repeated": 0,
+            "skipped": 0,
+            "errors": [],
+            "resumed": 0,
+        }
+
     def check(self, recipient: Recipient, topic: str) -> tuple[bool, str]:
         """The may-send decision for the recipient's address: (allowed, reason)."""
         response = self.api.get(

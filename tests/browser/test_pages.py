@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import (
     BRAND,
     CAMPAIGN,
+    MARKETING,
     NEWSLETTER,
     PRODUCT_NEWS,
     RECEIPTS,
@@ -41,6 +42,8 @@ LANDING_PAGE: Final = "landing_page"
 PREFERENCE_CENTRE: Final = "preference_centre"
 """The `via` of the consent events the landing page and the preference centre write."""
 
+STOPPED_NOTE: Final = "Off while all marketing messages are stopped"
+"""The note next to a marketing topic's switch while everything is stopped."""
 SUBSCRIBED: Final = (True, "subscribed")
 UNSUBSCRIBED: Final = (False, "unsubscribed")
 SUPPRESSED: Final = (False, "suppressed")
@@ -163,6 +166,12 @@ def test_landing_stop_everything_then_undo(
         PRODUCT_NEWS: SUPPRESSED,
         RECEIPTS: TRANSACTIONAL,
     }
+    page.goto(recipient.unsubscribe_url)
+    expect(page.locator("main#landing .lead")).to_have_text(
+        "You have stopped all messages to r***@example.com, except service messages such as "
+        "receipts and security notices."
+    )
+    expect(page.locator("#stopped")).to_have_count(0)
     page.locator("#undo").click()
     expect(page.locator("#undone")).to_be_visible()
     assert server.decisions(recipient) == EVERYTHING_ON
@@ -244,6 +253,11 @@ def field(address: int, topic: str) -> str:
 
 def checkbox(page: Page, name: str) -> Any:
     return page.locator(f"#{name.replace('.', '-')}")
+
+
+def note(page: Page, name: str, kind: str) -> Any:
+    """The hint that describes a switch (`aria-describedby`): `stopped` or `locked`."""
+    return page.locator(f"#{name.replace('.', '-')}-{kind}")
 
 
 def open_preferences(page: Page, recipient: Recipient) -> int:
@@ -334,7 +348,8 @@ def test_preference_centre_toggles_and_stop_all(
     # Saving without a change changes nothing.
     save()
 
-    # Stop everything on the address: marketing stops, receipts still flow.
+    # Stop everything on the address: marketing stops, receipts still flow, and every
+    # marketing switch shows what the address gets: off, locked, with a note.
     checkbox(page, stop).check()
     save(("suppress", None))
     assert server.decisions(recipient) == {
@@ -342,17 +357,91 @@ def test_preference_centre_toggles_and_stop_all(
         PRODUCT_NEWS: UNSUBSCRIBED,
         RECEIPTS: TRANSACTIONAL,
     }
-    assert toggles(page)[stop]["checked"] is True
+    boxes = toggles(page)
+    assert (boxes[stop]["checked"], boxes[stop]["disabled"]) == (True, False)
+    for name in (newsletter, product_news):
+        assert (boxes[name]["checked"], boxes[name]["disabled"]) == (False, True)
+        expect(note(page, name, "stopped")).to_have_text(STOPPED_NOTE)
 
-    # And lift it, with product news back on.
+    # Lift it: the topics come back as they were left, then product news goes back on.
     checkbox(page, stop).uncheck()
+    save(("unsuppress", None))
+    assert server.decisions(recipient) == {
+        NEWSLETTER: SUBSCRIBED,
+        PRODUCT_NEWS: UNSUBSCRIBED,
+        RECEIPTS: TRANSACTIONAL,
+    }
+    boxes = toggles(page)
+    assert (boxes[newsletter]["checked"], boxes[newsletter]["disabled"]) == (True, False)
+    assert (boxes[product_news]["checked"], boxes[product_news]["disabled"]) == (False, False)
+    expect(page.get_by_text(STOPPED_NOTE)).to_have_count(0)
     checkbox(page, product_news).check()
-    save(("unsuppress", None), ("resubscribe", PRODUCT_NEWS))
+    save(("resubscribe", PRODUCT_NEWS))
     assert server.decisions(recipient) == EVERYTHING_ON
 
     events = server.history(recipient)
     assert len(events) == seen == 8
     assert server.address_history(recipient) == events
+
+
+def test_a_complaint_is_stopped_neutrally_and_the_pages_cannot_lift_it(
+    page: Page, server: LiveServer, recipient: Recipient
+) -> None:
+    server.import_suppression(recipient, "complained")
+    stopped = {NEWSLETTER: SUPPRESSED, PRODUCT_NEWS: SUPPRESSED, RECEIPTS: TRANSACTIONAL}
+    assert server.decisions(recipient) == stopped
+    masked = "r***@example.com"
+    assert recipient.address.startswith("reader.")
+
+    page.goto(recipient.unsubscribe_url)
+    expect(page.locator("#stopped")).to_have_text(
+        f"Messages to {masked} are stopped, except service messages such as receipts and "
+        "security notices."
+    )
+    expect(page.locator("#contact-sender")).to_have_text(
+        f"To get these messages again, contact {BRAND}."
+    )
+    for absent in ("#undo", "#leave-topic", "#leave-everything"):
+        expect(page.locator(absent)).to_have_count(0)
+    body = page.locator("main#landing").inner_text().lower()
+    assert "you have stopped" not in body
+    assert "complain" not in body
+    save_screenshot(page, "landing-complaint", "en-US")
+
+    aid = open_preferences(page, recipient)
+    stop = f"s.{aid}"
+    boxes = toggles(page)
+    assert (boxes[stop]["checked"], boxes[stop]["disabled"]) == (True, True)
+    for topic in MARKETING:
+        name = field(aid, topic)
+        assert (boxes[name]["checked"], boxes[name]["disabled"]) == (False, True)
+        expect(note(page, name, "stopped")).to_have_text(STOPPED_NOTE)
+    assert (boxes[field(aid, RECEIPTS)]["checked"], boxes[field(aid, RECEIPTS)]["disabled"]) == (
+        True,
+        True,
+    )
+    expect(note(page, stop, "locked")).to_have_text(
+        "Marketing messages to this address are stopped, and this cannot be changed here."
+    )
+    save_screenshot(page, "preferences-complaint", "en-US")
+
+    # The locked switches ignore clicks; saving changes nothing, nor does "everything".
+    checkbox(page, stop).click(force=True)
+    checkbox(page, field(aid, NEWSLETTER)).click(force=True)
+    page.locator("#save").click()
+    expect(page.locator("#saved")).to_have_text(
+        "Your preferences are saved. Nothing needed to change."
+    )
+    page.locator("#everything").click()
+    expect(page.locator("#saved")).to_have_text(
+        "Your preferences are saved. Nothing needed to change."
+    )
+    assert server.decisions(recipient) == stopped
+    assert [(e["action"], e["via"]) for e in server.history(recipient)] == [
+        ("subscribe", "api"),
+        ("subscribe", "api"),
+        ("suppress", "api"),
+    ]
 
 
 def test_preference_centre_unsubscribe_from_everything(

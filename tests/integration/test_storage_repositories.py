@@ -569,6 +569,21 @@ def test_suppressions(transactions: SqlTransactions) -> None:
     }
     assert transactions.read(lambda uow: uow.suppressions.snapshot(globex)) == set()
 
+    transactions.write(
+        lambda uow: uow.suppressions.set_reason(acme, Channel.EMAIL, ann.address_hash, "bounced")
+    )
+    suppression = replace(suppression, reason="bounced")
+    assert (
+        transactions.read(lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash))
+        == suppression
+    )
+    transactions.write(
+        lambda uow: uow.suppressions.set_reason(acme, Channel.SMS, ann.address_hash, "x")
+    )
+    assert transactions.read(lambda uow: uow.suppressions.snapshot(acme)) == {
+        (Channel.EMAIL, ann.address_hash)
+    }
+
     transactions.write(lambda uow: uow.suppressions.detach_addresses([ann.id]))
     assert transactions.read(
         lambda uow: uow.suppressions.get(acme, Channel.EMAIL, ann.address_hash)

@@ -231,6 +231,10 @@ class SuppressionRepository(Protocol):
         suppressed already. One statement: the hot path of every opt-out."""
         ...
 
+    def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
+        """Replace the reason of an existing suppression (its `created_at` stays)."""
+        ...
+
     def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> bool:
         """Lift the suppression; False if there was none."""
         ...

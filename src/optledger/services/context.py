@@ -34,6 +34,7 @@ from optledger.domain.ports import (
     UnitOfWork,
 )
 from optledger.domain.secrets import KeyedHasher
+from optledger.domain.suppressions import suppression_origin
 from optledger.services.results import Change
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
 from optledger.services.validation import check_storable
@@ -275,7 +276,13 @@ def set_suppressed(
     attribution: Attribution = NO_ATTRIBUTION,
     suppressed_since: datetime | None = None,
 ) -> Change:
-    """Suppress the address on its channel (or lift that) and record it."""
+    """Suppress the address on its channel (or lift that) and record it.
+
+    Suppressing an address that is suppressed already changes nothing (`repeated`), with
+    one exception: when the person made the existing suppression and this one is not the
+    person's (a complaint, a bounce, the operator's), it takes this reason, so the link in
+    a message can no longer lift it (see `optledger.domain.suppressions`).
+    """
     if suppressed:
         changed = uow.suppressions.add(
             Suppression(
@@ -287,6 +294,8 @@ def set_suppressed(
                 created_at=suppressed_since or at,
             )
         )
+        if not changed and not suppression_origin(reason).by_person:
+            _keep_the_stronger_origin(uow, address=address, reason=reason)
     else:
         changed = uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
     outcome = Outcome.CHANGED if changed else Outcome.REPEATED
@@ -302,6 +311,14 @@ def set_suppressed(
         attribution=attribution,
     )
     return record(uow, event=event, address=address, topic=None)
+
+
+def _keep_the_stronger_origin(uow: UnitOfWork, *, address: Address, reason: str) -> None:
+    existing = uow.suppressions.get(address.tenant_id, address.channel, address.address_hash)
+    if existing is not None and suppression_origin(existing.reason).by_person:
+        uow.suppressions.set_reason(
+            address.tenant_id, address.channel, address.address_hash, reason=reason
+        )
 
 
 @dataclass(frozen=True, slots=True)

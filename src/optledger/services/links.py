@@ -9,6 +9,11 @@ same error for every reason, so a forger learns nothing from the answer.
 Reading a link (`page`, `preferences`) never changes consent: mail scanners fetch every
 link they see. Only the explicit actions (`one_click`, `leave`, `save_preferences`,
 `undo`) write, and the doors expose those on POST only.
+
+A link can stop everything, but it lifts only a suppression the person made themselves
+(`optledger.domain.suppressions`): whoever holds a message, a forwarded one too, must
+never lift a complaint, a bounce or the operator's suppression. Those are shown as
+stopped, with no way back from the pages.
 """
 
 import hmac
@@ -29,11 +34,13 @@ from optledger.domain.model import (
     Provenance,
     Subscription,
     SubscriptionState,
+    Suppression,
     Tenant,
     Topic,
 )
 from optledger.domain.policy import decide
 from optledger.domain.ports import UnitOfWork
+from optledger.domain.suppressions import UNSUBSCRIBED, suppression_origin
 from optledger.services.context import Attribution, ServiceContext, set_suppressed, set_topic_state
 from optledger.services.results import Change
 from optledger.services.validation import check_provenance
@@ -95,11 +102,15 @@ class LinkPage:
     topic_left: bool
     """The address has unsubscribed from `topic`."""
     stopped: bool
-    """The address has stopped everything on its channel."""
+    """Everything (but service messages) to the address is stopped, whoever stopped it."""
+    stopped_by_person: bool
+    """The person stopped it themselves, so the page may say so and offer to undo it.
+    False when nothing is stopped."""
     undo_topic_until: datetime | None
     """Until when leaving `topic` can be undone from the page; None if it cannot."""
     undo_everything_until: datetime | None
-    """Until when stopping everything can be undone from the page; None if it cannot."""
+    """Until when stopping everything can be undone from the page; None if it cannot
+    (always None for a suppression the person did not make)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +119,12 @@ class TopicToggle:
     """The form field that carries this toggle."""
     topic: LinkTopic
     on: bool
-    """The person gets this topic on this address, setting "stop everything" aside."""
+    """The person gets this topic on this address: the effective state, so off for every
+    marketing topic while the address is stopped."""
     editable: bool
+    stopped: bool
+    """Off because everything on the address is stopped (a marketing topic): it cannot
+    be switched until that is lifted, and comes back as the person left it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +134,8 @@ class ChannelPreferences:
     channel: Channel
     masked_address: str
     stopped: bool
+    stop_editable: bool
+    """False for a suppression the person did not make: the page may not lift it."""
     toggles: tuple[TopicToggle, ...]
 
 
@@ -191,8 +208,9 @@ class LinkService:
         """Take back a recent opt-out of the link's address: subscribe to the topic again
         (a `resubscribe` event) or lift "stop everything" (an `unsuppress` event).
 
-        Conflict when there is nothing to undo or the tenant's undo period has passed;
-        the preference centre can still change anything.
+        Conflict when there is nothing to undo, the tenant's undo period has passed, or
+        the suppression is not the person's own (a complaint, a bounce, the operator's);
+        the preference centre can still change what the person may change.
         """
         check_provenance(provenance)
         claims, tenant = self._claims(token)
@@ -255,6 +273,10 @@ class LinkService:
         a displayed field that is not on is off (an unticked checkbox is not sent). Fields
         the form did not display are left alone, so a topic created after the page was
         rendered keeps its state. `everything` stops everything on every address.
+
+        Forbidden for a topic that may not be left. Conflict for a change the address's
+        suppression does not allow: lifting a suppression the person did not make, or
+        switching a marketing topic of a stopped address (lift the stop first).
         """
         check_provenance(provenance)
         claims, tenant = self._claims(token)
@@ -342,7 +364,7 @@ class LinkService:
                 at=now,
                 address=link.address,
                 suppressed=True,
-                reason="unsubscribed",
+                reason=UNSUBSCRIBED,
                 provenance=provenance,
                 attribution=link.attribution,
             )
@@ -370,6 +392,7 @@ class LinkService:
             subscription is not None and subscription.state is SubscriptionState.UNSUBSCRIBED
         )
         suppression = uow.suppressions.get(link.tenant.id, address.channel, address.address_hash)
+        by_person = suppression is not None and suppression_origin(suppression.reason).by_person
         return LinkPage(
             branding=_branding(link.tenant),
             default_locale=link.tenant.default_locale,
@@ -379,13 +402,16 @@ class LinkService:
             topic=_link_topic(link.topic) if link.topic else None,
             topic_left=topic_left,
             stopped=suppression is not None,
+            stopped_by_person=by_person,
             undo_topic_until=_undo_until(
                 subscription.updated_at if topic_left and subscription else None,
                 period=undo_period,
                 now=now,
             ),
             undo_everything_until=_undo_until(
-                suppression.created_at if suppression else None, period=undo_period, now=now
+                suppression.created_at if suppression and by_person else None,
+                period=undo_period,
+                now=now,
             ),
         )
 
@@ -401,17 +427,11 @@ class LinkService:
             for s in uow.subscriptions.of_addresses([a.id for a in addresses])
         }
         channels = tuple(
-            ChannelPreferences(
-                stop_field=f"s.{address.id}",
-                channel=address.channel,
-                masked_address=mask_address(channel=address.channel, value=address.value),
-                stopped=uow.suppressions.get(tenant.id, address.channel, address.address_hash)
-                is not None,
-                toggles=tuple(
-                    _toggle(address, topic, states.get((address.id, topic.id)))
-                    for topic in topics
-                    if address.channel in topic.channels
-                ),
+            _channel_preferences(
+                address,
+                topics=topics,
+                states=states,
+                suppression=uow.suppressions.get(tenant.id, address.channel, address.address_hash),
             )
             for address in sorted(
                 addresses, key=lambda a: (a.channel != link.address.channel, a.id)
@@ -444,6 +464,8 @@ class LinkService:
             for toggle in channel.toggles:
                 if toggle.field not in shown or (toggle.field in on) == toggle.on:
                     continue
+                if toggle.stopped:
+                    raise Conflict(f"{toggle.field}: marketing messages to it are stopped")
                 if not toggle.editable:
                     raise Forbidden(f"{toggle.field}: this topic cannot be turned off")
                 wanted = toggle.field in on
@@ -466,13 +488,15 @@ class LinkService:
                 )
             stop = everything or channel.stop_field in on
             if (everything or channel.stop_field in shown) and stop != channel.stopped:
+                if not channel.stop_editable:
+                    raise Conflict(f"{channel.stop_field}: cannot be turned back on here")
                 changes.append(
                     set_suppressed(
                         uow,
                         at=now,
                         address=address,
                         suppressed=stop,
-                        reason="unsubscribed",
+                        reason=UNSUBSCRIBED,
                         provenance=provenance,
                         attribution=link.attribution,
                     )
@@ -495,14 +519,40 @@ def _switch_action(*, wanted: bool, current: Subscription | None) -> Action:
     return Action.SUBSCRIBE
 
 
-def _toggle(address: Address, topic: Topic, subscription: Subscription | None) -> TopicToggle:
+def _channel_preferences(
+    address: Address,
+    *,
+    topics: list[Topic],
+    states: dict[tuple[int, int], Subscription],
+    suppression: Suppression | None,
+) -> ChannelPreferences:
+    stopped = suppression is not None
+    return ChannelPreferences(
+        stop_field=f"s.{address.id}",
+        channel=address.channel,
+        masked_address=mask_address(channel=address.channel, value=address.value),
+        stopped=stopped,
+        stop_editable=suppression is None or suppression_origin(suppression.reason).by_person,
+        toggles=tuple(
+            _toggle(address, topic, states.get((address.id, topic.id)), stopped=stopped)
+            for topic in topics
+            if address.channel in topic.channels
+        ),
+    )
+
+
+def _toggle(
+    address: Address, topic: Topic, subscription: Subscription | None, *, stopped: bool
+) -> TopicToggle:
     state = subscription.state if subscription else None
-    decision = decide(topic=topic, channel=address.channel, state=state, suppressed=False)
+    decision = decide(topic=topic, channel=address.channel, state=state, suppressed=stopped)
+    held = stopped and topic.category is Category.MARKETING
     return TopicToggle(
         field=f"t.{address.id}.{topic.id}",
         topic=_link_topic(topic),
         on=decision.allowed,
-        editable=topic.unsubscribable,
+        editable=topic.unsubscribable and not held,
+        stopped=held,
     )
 
 

@@ -18,6 +18,7 @@ from optledger.domain.model import (
     Topic,
 )
 from optledger.domain.ports import UnitOfWork
+from optledger.domain.suppressions import UNSUBSCRIBED
 from optledger.services.context import (
     ResolvedTarget,
     ServiceContext,
@@ -270,7 +271,7 @@ def unsubscribe_resolved(
                 at=at,
                 address=address,
                 suppressed=True,
-                reason="unsubscribed",
+                reason=UNSUBSCRIBED,
                 provenance=provenance,
                 attribution=resolved.attribution,
             )

@@ -926,6 +926,17 @@ class SqlSuppressionRepository:
         statement = _insert_new_statement(self._executor.dialect_name, suppressions)
         return self._executor.first(statement, values) is not None
 
+    def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
+        self._connection.execute(
+            _update(suppressions, ("tenant_id", "channel", "address_hash")),
+            {
+                "where_tenant_id": tenant_id,
+                "where_channel": channel.value,
+                "where_address_hash": address_hash,
+                "reason": reason,
+            },
+        )
+
     def remove(self, tenant_id: int, channel: Channel, address_hash: str) -> bool:
         result = self._connection.execute(
             _delete(suppressions, ("tenant_id", "channel", "address_hash")),

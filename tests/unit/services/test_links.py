@@ -330,3 +330,125 @@ def test_a_subscribe_with_a_locale_updates_the_contacts_language(services, tenan
         provenance=replace(API, locale="ja-JP"),
     )
     assert services.links.page(token=token).contact_locale == "ja-JP"
+
+
+# --- suppressions the person did not make ------------------------------------------------
+
+IMPORT = Provenance(via="import", actor="cli")
+
+
+def _import(services, tenant_id, reason, address="ann@example.com"):
+    report = services.suppressions.import_csv(
+        tenant_id=tenant_id,
+        chunks=[f"email,reason\n{address},{reason}\n".encode()],
+        skip_invalid=False,
+        provenance=IMPORT,
+    )
+    assert report.errors == ()
+
+
+def _reasons(transactions):
+    return [s.reason for s in transactions.store.suppressions.values()]
+
+
+@pytest.mark.parametrize("reason", ["complained", "hard_bounce", "imported"])
+def test_a_suppression_the_person_did_not_make_is_never_theirs_to_undo(
+    services, tenant_id, token, reason
+):
+    _import(services, tenant_id, reason)
+    page = services.links.page(token=token)
+    assert (page.stopped, page.stopped_by_person, page.undo_everything_until) == (
+        True,
+        False,
+        None,
+    )
+    before = _events(services, tenant_id)
+    with pytest.raises(Conflict):
+        services.links.undo(token=token, scope=LeaveScope.EVERYTHING, provenance=PAGE)
+    assert _allowed(services, tenant_id, "news") == (False, Reason.SUPPRESSED)
+    assert _events(services, tenant_id) == before
+
+
+def test_an_import_of_people_who_unsubscribed_elsewhere_is_their_own(
+    services, tenant_id, token, clock
+):
+    _import(services, tenant_id, "Unsubscribed")
+    page = services.links.page(token=token)
+    assert (page.stopped, page.stopped_by_person, page.undo_everything_until) == (
+        True,
+        True,
+        clock.at + timedelta(days=30),
+    )
+
+
+def test_the_centre_locks_a_suppression_the_person_did_not_make(services, tenant_id, token):
+    _import(services, tenant_id, "complained")
+    (email,) = services.links.preferences(token=token).channels
+    assert (email.stopped, email.stop_editable) == (True, False)
+    assert [(t.field, t.on, t.editable, t.stopped) for t in email.toggles] == [
+        ("t.1.2", False, False, True),
+        ("t.1.1", False, False, True),
+        ("t.1.3", False, False, True),
+        ("t.1.4", True, False, False),
+    ]
+    before = _events(services, tenant_id)
+    with pytest.raises(Conflict, match=r"^s\.1: cannot be turned back on here$"):
+        services.links.save_preferences(
+            token=token, shown=["s.1"], on=[], everything=False, provenance=CENTRE
+        )
+    again = services.links.save_preferences(
+        token=token, shown=[], on=[], everything=True, provenance=CENTRE
+    )
+    assert again.changed == 0
+    assert _allowed(services, tenant_id, "news") == (False, Reason.SUPPRESSED)
+    assert _events(services, tenant_id) == before
+
+
+def test_under_stop_all_topics_show_their_effective_state(services, tenant_id, token):
+    stopped = services.links.save_preferences(
+        token=token, shown=["s.1"], on=["s.1"], everything=False, provenance=CENTRE
+    )
+    (email,) = stopped.channels
+    assert (email.stopped, email.stop_editable) == (True, True)
+    assert [(t.topic.key, t.on, t.editable, t.stopped) for t in email.toggles] == [
+        ("digest", False, False, True),
+        ("news", False, False, True),
+        ("vip", False, False, True),
+        ("receipts", True, False, False),
+    ]
+    with pytest.raises(Conflict, match=r"^t\.1\.1: marketing messages to it are stopped$"):
+        services.links.save_preferences(
+            token=token, shown=["t.1.1"], on=["t.1.1"], everything=False, provenance=CENTRE
+        )
+    resumed = services.links.save_preferences(
+        token=token, shown=["s.1"], on=[], everything=False, provenance=CENTRE
+    )
+    assert resumed.changed == 1
+    assert [(t.topic.key, t.on, t.editable, t.stopped) for t in resumed.channels[0].toggles] == [
+        ("digest", True, True, False),
+        ("news", True, True, False),
+        ("vip", False, True, False),
+        ("receipts", True, False, False),
+    ]
+    assert _events(services, tenant_id)[-1].action is Action.UNSUPPRESS
+
+
+def test_a_complaint_over_the_persons_own_stop_takes_its_place(
+    services, tenant_id, token, transactions
+):
+    services.links.leave(token=token, scope=LeaveScope.EVERYTHING, provenance=PAGE)
+    assert _reasons(transactions) == ["unsubscribed"]
+    _import(services, tenant_id, "complained")
+    assert _reasons(transactions) == ["complained"]
+    assert services.links.page(token=token).undo_everything_until is None
+    with pytest.raises(Conflict):
+        services.links.undo(token=token, scope=LeaveScope.EVERYTHING, provenance=PAGE)
+
+
+def test_the_persons_own_stop_never_replaces_a_complaint(services, tenant_id, token, transactions):
+    _import(services, tenant_id, "complained")
+    repeated = services.links.leave(token=token, scope=LeaveScope.EVERYTHING, provenance=PAGE)
+    assert (repeated.stopped, repeated.stopped_by_person) == (True, False)
+    _import(services, tenant_id, "unsubscribed")
+    _import(services, tenant_id, "bounced")
+    assert _reasons(transactions) == ["complained"]

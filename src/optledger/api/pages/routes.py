@@ -327,8 +327,8 @@ class PageHandlers:
             )
         except InvalidLinkToken:
             return self._invalid(request, explicit=post.explicit)
-        except Forbidden:
-            return self._error(request, post, kind="locked", status=403)
+        except (Forbidden, Conflict) as exc:
+            return self._refused_preferences(request, post, exc)
         except InvalidInput as exc:
             return self._invalid_input(request, post, exc)
         return self._renderer.render(
@@ -343,6 +343,15 @@ class PageHandlers:
             form_token=self._links.form_token(token=post.token),
             lang_action=_urls(request, post.token, None).preferences_form,
         )
+
+    def _refused_preferences(
+        self, request: Request, post: _Post, exc: Forbidden | Conflict
+    ) -> Response:
+        """A save the service refused: a switch that cannot be turned off (403), or one
+        that the address's "stop all" does not let the page change (409)."""
+        if isinstance(exc, Forbidden):
+            return self._error(request, post, kind="locked", status=403)
+        return self._error(request, post, kind="stopped", status=409)
 
     # -- pages ----------------------------------------------------------------------------
 
