@@ -21,7 +21,7 @@ from optledger.api.rest import (
 from optledger.api.rest.errors import install_error_handlers
 from optledger.api.rest.idempotency import IdempotencyMiddleware
 from optledger.api.rest.limits import BodyLimits
-from optledger.api.rest.schemas import problem_schemas
+from optledger.api.rest.openapi import complete_document
 from optledger.services import Services
 
 __all__ = ["MAX_JSON_BYTES", "install_rest_api"]
@@ -37,8 +37,8 @@ def _router() -> APIRouter:
 
 
 def install_rest_api(app: FastAPI, *, services: Services) -> None:
-    """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
-    schema in the OpenAPI document.
+    """Mount `/v1`, turn every error of `app` into problem+json, and complete the OpenAPI
+    document (`openapi.complete_document`: problem schemas, scopes, links, examples).
 
     Middleware order, outermost first: the body limits refuse oversize bodies before
     anything buffers them; then idempotency replays or records whole responses.
@@ -52,10 +52,14 @@ def install_rest_api(app: FastAPI, *, services: Services) -> None:
         by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
     )
     generate = app.openapi
+    completed: list[dict[str, Any]] = []
 
     def openapi() -> dict[str, Any]:
-        schema = generate()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-        return schema
+        """FastAPI's document (which it caches until the routes change), completed once."""
+        document = generate()
+        if not completed or completed[0] is not document:
+            complete_document(document, routes=app.routes)
+            completed[:] = [document]
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way

@@ -31,10 +31,16 @@ __all__ = [
 MAX_PAGE: Final = 1_000
 _MAX_USER_AGENT: Final = 500
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="The most items in one page.")]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description="The most items in one page.", examples=[100])
+]
 After = Annotated[
     str | None,
-    Query(max_length=500, description="The `next_cursor` of the previous page."),
+    Query(
+        max_length=500,
+        description="The `next_cursor` of the previous page.",
+        examples=["MTA0Mg"],
+    ),
 ]
 
 
@@ -49,7 +55,12 @@ def idempotency_key(
             description="1-255 visible ASCII characters, sent once; a retry with the same "
             "key and the same request within 24 hours replays the first response.",
             # Documented, not validated here: IdempotencyMiddleware answers a bad key 400.
-            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^[!-~]+$",
+                "examples": ["b6f2c1d0-unsubscribe-42"],
+            },
         ),
     ] = None,
 ) -> str | None:
@@ -88,7 +99,12 @@ class DoorInfo:
 def door_info(
     request: Request,
     x_request_id: Annotated[
-        str | None, Header(max_length=200, description="Recorded on the consent events.")
+        str | None,
+        Header(
+            max_length=200,
+            description="Your id for the request; recorded on the consent events.",
+            examples=["req-8f14e45f"],
+        ),
     ] = None,
 ) -> DoorInfo:
     user_agent = request.headers.get("user-agent")

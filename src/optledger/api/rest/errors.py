@@ -130,6 +130,31 @@ _DESCRIPTIONS: Final = {
 }
 
 
+_EXAMPLES: Final = {
+    400: (MALFORMED_JSON, "The body is not valid JSON."),
+    401: (UNAUTHENTICATED, "The API key is not valid."),
+    403: (FORBIDDEN, "this needs a key with scope admin; this key has write"),
+    404: (NOT_FOUND, "contact 'user-42' was not found"),
+    409: (CONFLICT, "key: a topic 'news' already exists"),
+    413: (TOO_LARGE, "The body must be at most 1048576 bytes."),
+    415: (UNSUPPORTED_MEDIA_TYPE, "The body must be application/json."),
+    422: (INVALID_INPUT, "The input is invalid."),
+    500: (INTERNAL, None),
+    503: (UNAVAILABLE, "the database is busy or unreachable; nothing was written, try again"),
+}
+"""One problem of each status, as the OpenAPI document shows it."""
+
+
+def _example(status: int) -> dict[str, Any]:
+    kind, detail = _EXAMPLES[status]
+    example: dict[str, Any] = {"type": kind.type, "title": kind.title, "status": kind.status}
+    if detail is not None:
+        example["detail"] = detail
+    if kind is INVALID_INPUT:
+        example["errors"] = [{"field": "topics[0]", "reason": "unknown topic"}]
+    return example
+
+
 class HttpProblem(Exception):
     """A problem the door itself finds (a missing key, a wrong media type)."""
 
@@ -170,7 +195,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _DESCRIPTIONS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": _example(status),
+                }
+            },
         }
         for status in (*statuses, 500, 503)
     }

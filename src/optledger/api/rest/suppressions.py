@@ -53,6 +53,8 @@ router = APIRouter(tags=["suppressions"])
 
 @router.post(
     "/suppressions/import",
+    operation_id="importSuppressions",
+    summary="Import suppressions from CSV or NDJSON",
     dependencies=[Depends(idempotency_key)],
     openapi_extra={"requestBody": _IMPORT_BODY},
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
@@ -62,7 +64,8 @@ async def import_suppressions(
     principal: Admin,
     door: Door,
     skip_invalid: Annotated[
-        bool, Query(description="Import the good rows even if some rows are bad.")
+        bool,
+        Query(description="Import the good rows even if some rows are bad.", examples=[False]),
     ] = False,
 ) -> ImportReportOut:
     """Import suppressions from a `text/csv` or `application/x-ndjson` body of up to
@@ -95,6 +98,8 @@ async def import_suppressions(
 
 @router.get(
     "/suppressions",
+    operation_id="exportSuppressions",
+    summary="Export every suppression",
     response_class=StreamingResponse,
     responses={
         200: {"description": "Every suppression of the tenant.", "content": _EXPORT_CONTENT},
