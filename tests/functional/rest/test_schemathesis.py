@@ -17,15 +17,17 @@ correctness property on a shared CI machine); `not_a_server_error`,
 `ignored_auth` among them; `positive_data_acceptance` and `negative_data_rejection` take
 the API's documented statuses (see CONFIG). `use_after_free` and
 `ensure_resource_availability` are on but act only in schemathesis' stateful phase, which
-this test does not run (phases: examples, coverage, fuzzing). No operation is excluded:
-`POST /v1/suppressions/import` is fuzzed with string bodies as `text/csv` and
-`application/x-ndjson`.
+this test does not run (phases: examples, coverage, fuzzing; bench/schemathesis_long.py
+runs the stateful phase too). No operation is excluded: `POST /v1/suppressions/import`
+is fuzzed with string bodies as `text/csv` and `application/x-ndjson`, in a test of its
+own while it still has a known 500 (see its marker).
 
 Repro of a failure: the report prints the `curl` of the failing request; rerun with
 `.venv/bin/python -m pytest tests/functional/rest/test_schemathesis.py`, which is
 deterministic.
 """
 
+import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
 from tests.functional.rest.conftest import PUBLIC_URL
 
 SEED: Final = 20260105
+IMPORT: Final = "importSuppressions"
 MAX_EXAMPLES: Final = 50
 ADMIN_KEY_STAND_IN: Final = "olk_fuzzer_admin_key_stand_in"
 """The bearer credential schemathesis sends; `_Target` swaps it for the tenant's real
@@ -228,6 +231,18 @@ def _fuzzed_on(url: str) -> Iterator[Fuzzed]:
         engine.dispose()
 
 
-@schema.parametrize()
+@schema.exclude(operation_id=IMPORT).parametrize()
 def test_api(case: Any, fuzzed: Fuzzed) -> None:
+    case.call_and_validate()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=csv.Error,
+    reason="issue 8 item 9: a CSV line ending in a bare CR (here the body '\\r0') answers "
+    "500 from the csv module; the imports branch's readers fix it, and this marker goes "
+    "when that branch is merged (strict: the test fails as soon as the import passes)",
+)
+@schema.include(operation_id=IMPORT).parametrize()
+def test_import(case: Any, fuzzed: Fuzzed) -> None:
     case.call_and_validate()
