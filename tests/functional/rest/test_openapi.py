@@ -18,7 +18,10 @@ OPERATIONS = {
     ),
     ("/v1/topics", "get"): ("200", {"401", "403", "422", "500", "503"}),
     ("/v1/topics/{key}", "get"): ("200", {"401", "403", "404", "422", "500", "503"}),
-    ("/v1/api-keys", "post"): ("201", {"400", "401", "403", "413", "415", "422", "500", "503"}),
+    ("/v1/api-keys", "post"): (
+        "201",
+        {"400", "401", "403", "409", "413", "415", "422", "500", "503"},
+    ),
     ("/v1/api-keys", "get"): ("200", {"401", "403", "422", "500", "503"}),
     ("/v1/api-keys/{key_id}", "delete"): ("200", {"401", "403", "404", "422", "500", "503"}),
     ("/v1/subscriptions", "post"): (
@@ -50,7 +53,10 @@ OPERATIONS = {
         {"400", "401", "403", "404", "409", "413", "415", "422", "500", "503"},
     ),
     ("/v1/checks", "get"): ("200", {"401", "403", "422", "500", "503"}),
-    ("/v1/checks", "post"): ("200", {"400", "401", "403", "413", "415", "422", "500", "503"}),
+    ("/v1/checks", "post"): (
+        "200",
+        {"400", "401", "403", "409", "413", "415", "422", "500", "503"},
+    ),
     ("/v1/messages", "post"): (
         "201",
         {"400", "401", "403", "409", "413", "415", "422", "500", "503"},
@@ -171,10 +177,14 @@ def test_operation_ids_are_readable_verbs_and_nouns(spec):
 
 @pytest.mark.parametrize(("path", "method"), list(OPERATIONS))
 def test_each_operation_needs_a_key_and_declares_its_statuses(spec, path, method):
+    """Every POST declares 409: the Idempotency-Key may be in use by a request still
+    running, whatever the operation does."""
     operation = spec["paths"][path][method]
     success, problems = OPERATIONS[(path, method)]
 
     assert set(operation["responses"]) == {success} | problems
+    if method == "post":
+        assert {"400", "409", "422"} <= problems
     for status in problems:
         content = operation["responses"][status]["content"]
         assert list(content) == ["application/problem+json"]

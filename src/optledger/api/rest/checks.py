@@ -48,7 +48,7 @@ def check_one(
     operation_id="checkAddresses",
     summary="May we send to these addresses?",
     dependencies=[Depends(require_json), Depends(idempotency_key)],
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 def check_many(request: Request, principal: Checker, body: CheckBatchIn) -> CheckBatchOut:
     """The decision for each of up to 10,000 addresses, in order."""

@@ -34,7 +34,7 @@ router = APIRouter(tags=["api keys"])
     summary="Create an API key",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json), Depends(idempotency_key)],
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 def create_key(request: Request, principal: Admin, body: CreateKeyIn) -> CreatedKeyOut:
     """Create a key; its `secret` is in this response only."""
