@@ -145,6 +145,15 @@ _EXAMPLES: Final = {
 """One problem of each status, as the OpenAPI document shows it."""
 
 
+def _problem_content(status: int) -> dict[str, Any]:
+    """The problem+json content of a response; with an example where `_EXAMPLES` has one
+    (tests/functional/rest/test_openapi.py wants one for every status)."""
+    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    if status in _EXAMPLES:
+        content["example"] = _example(status)
+    return content
+
+
 def _example(status: int) -> dict[str, Any]:
     kind, detail = _EXAMPLES[status]
     example: dict[str, Any] = {"type": kind.type, "title": kind.title, "status": kind.status}
@@ -195,12 +204,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _DESCRIPTIONS[status],
-            "content": {
-                PROBLEM_MEDIA_TYPE: {
-                    "schema": {"$ref": "#/components/schemas/Problem"},
-                    "example": _example(status),
-                }
-            },
+            "content": {PROBLEM_MEDIA_TYPE: _problem_content(status)},
         }
         for status in (*statuses, 500, 503)
     }
