@@ -9,6 +9,8 @@
   for client authors and for schemathesis' stateful tests.
 - An example for every object schema that has none of its own, made of its properties'
   examples, so tools can show a whole response. Request bodies have hand-written ones.
+- For each success response, the description of the schema it holds instead of
+  FastAPI's "Successful Response".
 """
 
 from collections.abc import Sequence
