@@ -16,11 +16,9 @@ import itertools
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,8 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.live import free_port, wait_until_ready
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 CHROMIUM_ARGS: Final = [
@@ -46,7 +46,6 @@ CHROMIUM_ARGS: Final = [
 REPO: Final = Path(__file__).resolve().parents[2]
 SCREENSHOTS: Final = REPO / "test-artifacts" / "screenshots"
 OPTLEDGER: Final = Path(sys.executable).parent / "optledger"
-STARTUP_TIMEOUT: Final = 30.0
 
 NEWSLETTER: Final = "newsletter"
 PRODUCT_NEWS: Final = "product-news"
@@ -216,19 +215,6 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _log_tail(log: Path, lines: int = 40) -> str:
-    if not log.exists():
-        return "(no server log)"
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
 def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(  # noqa: S603 - a fixed command line
         [str(OPTLEDGER), *args], env=env, capture_output=True, text=True, check=False, timeout=60
@@ -237,27 +223,12 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"optledger serve exited with {process.returncode}:\n{_log_tail(log)}")
-            try:
-                if client.get(f"{base_url}/readyz").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.05)
-    pytest.fail(f"optledger serve was not ready within {STARTUP_TIMEOUT} s:\n{_log_tail(log)}")
-
-
 @pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`optledger serve` on a free port, with tenant `acme`, its admin key and the topics."""
     assert OPTLEDGER.is_file(), f"{OPTLEDGER} is missing: run scripts/install --dev"
     data_dir = tmp_path_factory.mktemp("optledger-live")
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
     env |= {
@@ -276,7 +247,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_ready(base_url, process, log)
+        wait_until_ready(base_url, process, log=log)
         created = json.loads(_cli(env, "tenant", "create", "acme", "--json"))
         assert created["tenant"]["name"] == "acme"
         key = created["api_key"]
@@ -308,7 +279,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 process.kill()
                 process.wait()
     # At log level "warning" a healthy run logs nothing: no error, no traceback.
-    assert log.read_text(errors="replace").strip() == "", f"server log:\n{_log_tail(log, 80)}"
+    logged = log.read_text(errors="replace")
+    assert logged.strip() == "", f"server log:\n{logged}"
 
 
 @pytest.fixture

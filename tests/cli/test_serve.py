@@ -7,35 +7,11 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx2
 
-STARTUP_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> httpx2.Response:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "optledger serve exited early"
-            try:
-                response = client.get(url)
-            except httpx2.TransportError:
-                time.sleep(0.1)
-                continue
-            if response.status_code == 200:
-                return response
-            time.sleep(0.1)
-    raise AssertionError(f"{url} was not ready within {STARTUP_TIMEOUT} s")
+from tests.live import free_port, wait_until_ready
 
 
 def environment(home: Path) -> dict[str, str]:
@@ -57,7 +33,7 @@ def test_serve_starts_in_the_default_location_and_stops_on_sigterm(tmp_path: Pat
         stderr=subprocess.PIPE,
     )
     try:
-        ready = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process)
+        ready = wait_until_ready(f"http://127.0.0.1:{port}", process)
         assert ready.json() == {"status": "ready"}
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
         assert (data / "optledger.db").is_file()

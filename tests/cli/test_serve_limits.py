@@ -20,7 +20,7 @@ import httpx2
 import pytest
 
 from tests.cli.conftest import Run
-from tests.cli.test_serve import free_port, wait_until_ready
+from tests.live import free_port, wait_until_ready
 
 ELSEWHERE = "127.0.0.2"
 """Another client address: the whole of 127.0.0.0/8 is the loopback on Linux."""
@@ -55,7 +55,7 @@ def server(run: Run, env: dict[str, str], tenant: dict, tmp_path: Path) -> Itera
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_ready(f"{base}/readyz", process)
+        wait_until_ready(base, process)
         yield Server(base=base, port=port, key=tenant["api_key"])
     finally:
         process.terminate()

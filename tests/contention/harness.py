@@ -15,7 +15,6 @@ The server's log is left in `work/server.log`. Used by tests/contention (100,000
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from sqlalchemy import select
 
 from optledger.storage.engine import make_engine
 from optledger.storage.tables import import_runs
+from tests.live import free_port, wait_until_ready
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 TOPIC = "news"
@@ -80,12 +80,6 @@ class Result:
         return cuts[round(quantile * 1000) - 1] * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def environment(data_dir: Path, database_url: str | None, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
     env["OPTLEDGER_DATA_DIR"] = str(data_dir)
@@ -134,7 +128,7 @@ def run(
             headers={"Authorization": f"Bearer {key}"},
             timeout=60,
         ) as http:
-            _wait_ready(http, server)
+            wait_until_ready(f"http://127.0.0.1:{port}", server)
             planned = _prepare(http, opt_outs)
             return _race(
                 http, env=env, url=url, source=source, rows=rows, planned=planned, rate=rate
@@ -147,20 +141,6 @@ def run(
             server.kill()
             server.wait()
         log.close()
-
-
-def _wait_ready(http: httpx2.Client, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("optledger serve exited")
-        try:
-            if http.get("/readyz").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("optledger serve did not become ready within 60 s")
 
 
 def _prepare(http: httpx2.Client, count: int) -> list[tuple[OptOut, str | None]]:

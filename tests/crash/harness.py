@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import httpx2
 import psycopg
+
+from tests.live import free_port, wait_until_ready
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 MIN_ACKNOWLEDGED = 10
@@ -39,12 +40,6 @@ class CheckResult:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     integrity: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def environment(data_dir: Path, database_url: str | None) -> dict[str, str]:
@@ -74,15 +69,13 @@ def start_server(data_dir: Path, database_url: str | None, port: int) -> subproc
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx2.TransportError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("optledger serve did not become ready within 30 s")
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", server)
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return server
 
 
 def load(

@@ -17,13 +17,12 @@ from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.services.messages import MessageSpec
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
+from tests.builders import service_context
 from tests.fakes import FrozenClock
 from tests.functional.pages.conftest import form_token
 
@@ -55,14 +54,12 @@ def services(database: Path) -> Iterator[Services]:
     transactions = SqlTransactions(engine, wait=0.3)
     try:
         yield Services.build(
-            ServiceContext(
+            service_context(
                 transactions=transactions,
                 clock=FrozenClock(),
                 hasher=KeyedHasher(b"f" * 32),
                 keyring=AesGcmKeyring({1: b"k" * 32}, current=1),
                 public_url="https://optout.example.com",
-                sealer=AesGcmResponseSealer(b"r" * 32),
-                spools=TemporaryFileSpools(),
             )
         )
     finally:

@@ -11,9 +11,7 @@ from sqlalchemy import Engine, inspect, text
 
 from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.services.idempotency import (
     PURGE_BATCH,
     PURGE_INTERVAL,
@@ -27,6 +25,7 @@ from optledger.services.results import Principal
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock
 
 FINGERPRINT = fingerprint(
@@ -45,14 +44,12 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def services(transactions, clock) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=clock,
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 
@@ -363,14 +360,12 @@ def _use_the_table(engine: Engine) -> None:
     transactions = SqlTransactions(engine)
     try:
         services = Services.build(
-            ServiceContext(
+            service_context(
                 transactions=transactions,
                 clock=FrozenClock(),
                 hasher=KeyedHasher(b"s" * 32),
                 keyring=FakeKeyring(),
                 public_url="https://optout.example.com",
-                sealer=AesGcmResponseSealer(b"r" * 32),
-                spools=TemporaryFileSpools(),
             )
         )
         tenant_id = services.tenants.get_tenant(name="acme").id

@@ -13,14 +13,13 @@ from optledger.domain.errors import InvalidInput
 from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
+from tests.builders import service_context
 from tests.conftest import DATABASES
 from tests.fakes import FakeKeyring, FrozenClock
 from tests.property.ledger_machine import World, machine
@@ -31,14 +30,12 @@ EMAIL = Channel.EMAIL
 
 def build(transactions, clock=None, hasher=None) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=clock or FrozenClock(),
             hasher=hasher or KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,13 +21,11 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import Unavailable
 from optledger.domain.ports import UnitOfWork
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services.context import AddressKey, ServiceContext, ensure_address
+from optledger.services.context import AddressKey, ensure_address
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import CommitFailed, SqlTransactions
-from tests.conftest import truncate_all
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -60,49 +57,6 @@ def tenant_names(engine: Engine) -> set[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A SQLite file with the schema: one write lock for the whole file."""
-    url = f"sqlite:///{tmp_path / 'optledger.db'}"
-    engine = make_engine(url)
-    try:
-        tables.metadata.create_all(engine)
-    finally:
-        engine.dispose()
-    return url
-
-
-@pytest.fixture
-def postgresql_url(postgres_session_database: tuple[str, Engine]) -> str:
-    """The session's PostgreSQL database, emptied: row locks."""
-    url, cleaner = postgres_session_database
-    truncate_all(cleaner)
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def transactions(engine: Engine) -> Iterator[SqlTransactions]:
-    runner = SqlTransactions(engine)
-    try:
-        yield runner
-    finally:
-        runner.close()
-
-
-@pytest.fixture
 def second(engine: Engine) -> Iterator[SqlTransactions]:
     """Another writer on the same database, as a second process would have."""
     other_engine = make_engine(engine.url.render_as_string(hide_password=False))
@@ -114,7 +68,7 @@ def second(engine: Engine) -> Iterator[SqlTransactions]:
         other_engine.dispose()
 
 
-@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_write_waits_at_most_one_transaction_of_a_busy_importer(
     engine: Engine, transactions: SqlTransactions, second: SqlTransactions
 ) -> None:
@@ -150,13 +104,13 @@ def test_a_write_waits_at_most_one_transaction_of_a_busy_importer(
     assert {f"opt-out-{n}" for n in range(len(latencies))} <= tenant_names(engine)
 
 
-@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_lock_held_past_the_wait_is_unavailable_and_nothing_is_written(
-    url: str, engine: Engine
+    database_url: str, engine: Engine
 ) -> None:
     transactions = SqlTransactions(engine, wait=0.3)
     foreign = sqlite3.connect(
-        make_url(url).database or "", isolation_level=None, check_same_thread=False
+        make_url(database_url).database or "", isolation_level=None, check_same_thread=False
     )
     try:
         foreign.execute("BEGIN IMMEDIATE")
@@ -176,13 +130,13 @@ def test_a_lock_held_past_the_wait_is_unavailable_and_nothing_is_written(
     assert tenant_names(engine) == {"later"}
 
 
-@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_write_waits_for_a_foreign_lock_longer_than_sqlites_busy_timeout(
-    url: str, engine: Engine, transactions: SqlTransactions
+    database_url: str, engine: Engine, transactions: SqlTransactions
 ) -> None:
     """SQLite's own busy timeout (5 s) is not the limit: the writer's wait is."""
     foreign = sqlite3.connect(
-        make_url(url).database or "", isolation_level=None, check_same_thread=False
+        make_url(database_url).database or "", isolation_level=None, check_same_thread=False
     )
     try:
         foreign.execute("BEGIN IMMEDIATE")
@@ -219,9 +173,9 @@ def _wait_until(condition: Callable[[], bool]) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_loser_of_a_deadlock_runs_again(
-    url: str, engine: Engine, transactions: SqlTransactions
+    database_url: str, engine: Engine, transactions: SqlTransactions
 ) -> None:
     """The writer's work and another session lock two rows in opposite orders; the
     work loses the deadlock, is undone to its savepoint and runs again once the other
@@ -243,7 +197,7 @@ def test_the_loser_of_a_deadlock_runs_again(
         )
         return "renamed"
 
-    other = _psycopg(url)
+    other = _psycopg(database_url)
     try:
         other.execute("SET deadlock_timeout = '10s'")  # the writer's session detects it
         other.execute("UPDATE tenants SET default_locale = 'fr' WHERE id = %s", (beta,))
@@ -251,7 +205,7 @@ def test_the_loser_of_a_deadlock_runs_again(
         writer = threading.Thread(target=lambda: result.append(transactions.write(rename_both)))
         writer.start()
         assert work_holds_alpha.wait(WAIT)
-        _wait_until(lambda: _blocked_on_a_lock(url))
+        _wait_until(lambda: _blocked_on_a_lock(database_url))
         other.execute("UPDATE tenants SET default_locale = 'fr' WHERE id = %s", (alpha,))
         other.commit()
         writer.join(WAIT)
@@ -269,24 +223,22 @@ def test_the_loser_of_a_deadlock_runs_again(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_address_another_session_adds_meanwhile_is_the_one_used(
-    url: str, transactions: SqlTransactions
+    database_url: str, transactions: SqlTransactions
 ) -> None:
     """Two processes record an opt-out from one new address at once: the second insert
     waits for the first, then uses the address it added (no Conflict, no 409)."""
     tenant_id = transactions.write(add_tenant("acme"))
-    ctx = ServiceContext(
+    ctx = service_context(
         transactions=transactions,
         clock=FrozenClock(),
         hasher=KeyedHasher(b"k" * 32),
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
-        sealer=AesGcmResponseSealer(b"r" * 32),
-        spools=TemporaryFileSpools(),
     )
     key = AddressKey(channel=Channel.EMAIL, value="ann@example.com", address_hash="h" * 64)
-    other = _psycopg(url)
+    other = _psycopg(database_url)
     try:
         (other_id,) = other.execute(
             "INSERT INTO addresses (tenant_id, channel, value, value_digest, address_hash, "
@@ -302,7 +254,7 @@ def test_an_address_another_session_adds_meanwhile_is_the_one_used(
             )
         )
         writer.start()
-        _wait_until(lambda: _blocked_on_a_lock(url))
+        _wait_until(lambda: _blocked_on_a_lock(database_url))
         other.commit()
         writer.join(WAIT)
     finally:

@@ -10,12 +10,11 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import PageSettings, Provenance
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
@@ -23,14 +22,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 def _services(transactions) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=FrozenClock(),
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 

@@ -2,21 +2,20 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 from tests.property.ledger_machine import World, machine
 
 
 def memory_world() -> World:
     transactions, clock, hasher = MemoryTransactions(), FrozenClock(), KeyedHasher(b"p" * 32)
-    ctx = ServiceContext(
+    ctx = service_context(
         transactions=transactions,
         clock=clock,
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url="https://optout.example.com",
-        sealer=AesGcmResponseSealer(b"r" * 32),
         spools=MemorySpools(),
     )
     return World(Services.build(ctx), transactions, clock, hasher, close=lambda: None)

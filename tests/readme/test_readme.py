@@ -34,26 +34,23 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import httpx2
 import pytest
 
 from optledger.cli.errors import EXIT_CODES
+from tests.live import free_port, wait_until_ready
 
 REPO: Final = Path(__file__).resolve().parents[2]
 README: Final = REPO / "README.md"
 SETUP_COMMANDS: Final = [["./scripts/start"], ["./scripts/test"]]
 README_ADDRESS: Final = "127.0.0.1:8000"
 DATABASE_LINE: Final = "optledger: database "
-STARTUP_TIMEOUT: Final = 30.0
 RUN_TIMEOUT: Final = 300.0
 _TOKENS: Final = re.compile(
     r"(?P<placeholder>…|\.\.\.)|(?P<space>\s+)|(?P<text>(?:(?!…|\.\.\.)\S)+)"
@@ -181,28 +178,6 @@ def script(all_steps: list[Step], outputs: Path) -> str:
     return "".join(parts)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"optledger serve exited early:\n{log.read_text(errors='replace')}")
-            try:
-                if client.get(f"{base_url}/readyz").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"optledger serve was not ready within {STARTUP_TIMEOUT} s")
-
-
 @pytest.fixture
 def environment(tmp_path: Path) -> dict[str, str]:
     """The reader's environment: a new HOME, no OPTLEDGER_* settings, this test run's
@@ -241,7 +216,7 @@ def server(environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until_ready(f"http://{address}", process, log)
+        wait_until_ready(f"http://{address}", process, log=log)
         yield address
     finally:
         process.send_signal(signal.SIGTERM)

@@ -3,8 +3,8 @@ import pytest
 from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
 
 PUBLIC_URL = "https://optout.example.com"
@@ -28,13 +28,12 @@ def hasher() -> KeyedHasher:
 
 @pytest.fixture
 def services(transactions, clock, hasher) -> Services:
-    ctx = ServiceContext(
+    ctx = service_context(
         transactions=transactions,
         clock=clock,
         hasher=hasher,
         keyring=FakeKeyring(),
         public_url=PUBLIC_URL,
-        sealer=AesGcmResponseSealer(b"r" * 32),
         spools=MemorySpools(),
     )
     return Services.build(ctx)

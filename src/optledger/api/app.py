@@ -5,14 +5,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Final, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from optledger import __version__
+from optledger.api.explorer import install_api_explorer
 from optledger.api.guard import ErrorGuard, describe
 from optledger.api.headers import HeaderLimits
 from optledger.api.pages import create_pages_app
@@ -24,22 +25,31 @@ from optledger.services import Services
 __all__ = ["create_app"]
 
 _log = logging.getLogger(__name__)
+_OPENAPI_URL: Final = "/openapi.json"
 
 _DESCRIPTION = """\
 The native REST API of optledger. Authenticate with an API key:
 `Authorization: Bearer olk_…`; its scope (`check` < `write` < `admin`) decides what it
 may do, and it sees only its own tenant. Bodies are JSON of at most 1 MiB (suppression
 imports: CSV or NDJSON up to 100 MiB). Errors are `application/problem+json` (RFC 9457)
-with a stable `type`. Every `POST` accepts an `Idempotency-Key`.
+with a stable `type`. Every `POST` accepts an `Idempotency-Key`. Each operation names
+the scope its key needs (`x-required-scope`, and its `security` requirement).
 """
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    """The process is up."""
+
+    status: Literal["ok"] = Field(description="Always `ok`.", examples=["ok"])
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "unavailable"]
+    """Whether the process can take traffic."""
+
+    status: Literal["ready", "unavailable"] = Field(
+        description="`ready`, or `unavailable` while the database does not answer.",
+        examples=["ready"],
+    )
 
 
 def create_app(
@@ -74,12 +84,15 @@ def create_app(
         description=_DESCRIPTION,
         debug=False,
         lifespan=lifespan,
-        docs_url="/docs",
+        openapi_url=_OPENAPI_URL,
+        docs_url=None,  # install_api_explorer: Swagger UI from the package, not a CDN
         redoc_url=None,
     )
     app.state.services = services
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz", tags=["operations"], operation_id="getHealth", summary="Is the process up?"
+    )
     def healthz() -> Health:
         """The process is up. Does not touch the database."""
         return Health(status="ok")
@@ -87,6 +100,8 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["operations"],
+        operation_id="getReadiness",
+        summary="Can the process serve requests?",
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "Not ready for traffic"}},
     )
@@ -97,6 +112,7 @@ def create_app(
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
     install_rest_api(app, services=services, limits=limits, clock=clock)
+    install_api_explorer(app, openapi_url=_OPENAPI_URL)
     app.mount("/u", create_pages_app(services=services, limits=limits, clock=clock))
     relative_slash_redirects(app.router)
     app.add_middleware(HeaderLimits, limits=limits)

@@ -25,6 +25,9 @@ MAX_ADDRESS_LENGTH = 4096
 
 
 class Channel(StrEnum):
+    """Where a message goes: `email`, `sms`, `push` (a device token), `whatsapp` or
+    `voice`; the phone channels take E.164 numbers."""
+
     EMAIL = "email"
     SMS = "sms"
     PUSH = "push"

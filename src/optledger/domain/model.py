@@ -52,11 +52,17 @@ class Scope(StrEnum):
 
 
 class Category(StrEnum):
+    """What a topic is for: `marketing` (blocked by a suppression, always leavable) or
+    `transactional` (receipts, security notices: sent despite a suppression)."""
+
     MARKETING = "marketing"
     TRANSACTIONAL = "transactional"
 
 
 class ConsentMode(StrEnum):
+    """How a topic treats an address with no subscription: `opt_in` (nobody gets the
+    topic until they subscribe) or `opt_out` (everybody until they unsubscribe)."""
+
     OPT_IN = "opt_in"
     """Nobody gets the topic until they subscribe."""
     OPT_OUT = "opt_out"
@@ -64,18 +70,28 @@ class ConsentMode(StrEnum):
 
 
 class SubscriptionState(StrEnum):
+    """The state of one address on one topic: `subscribed`, `unsubscribed`, or `pending`
+    (a double opt-in waiting for its confirmation)."""
+
     SUBSCRIBED = "subscribed"
     UNSUBSCRIBED = "unsubscribed"
     PENDING = "pending"
 
 
 class RequestState(StrEnum):
+    """An unsubscribe request is `pending` until its effective time, then `completed`;
+    or `cancelled` if it was taken back before."""
+
     PENDING = "pending"
     CANCELLED = "cancelled"
     COMPLETED = "completed"
 
 
 class Action(StrEnum):
+    """What a consent event did: `subscribe`, `confirm` (a double opt-in), `unsubscribe`,
+    `resubscribe`, `suppress` / `unsuppress` (stop / allow every marketing topic on an
+    address), `request_unsubscribe`, `cancel_request`, `complete_request`, `erase`."""
+
     SUBSCRIBE = "subscribe"
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
@@ -89,6 +105,9 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
+    """Whether an event `changed` the state, or was `repeated`: valid, but the state
+    already was what it asked for (repeating an opt-out is never an error)."""
+
     CHANGED = "changed"
     REPEATED = "repeated"
     """The request was valid but the state already was what it asked for."""

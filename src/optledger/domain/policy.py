@@ -10,6 +10,12 @@ __all__ = ["Decision", "Reason", "decide"]
 
 
 class Reason(StrEnum):
+    """Why a message may or may not be sent. Allowed: `subscribed`, `opt_out_default`
+    (an opt-out topic the address never left), `transactional`. Refused: `unsubscribed`
+    (from this topic), `suppressed` (stopped every marketing topic), `not_subscribed` (an
+    opt-in topic), `pending_confirmation` (double opt-in not confirmed), `unknown_topic`,
+    `channel_not_enabled` (the topic does not go out on this channel), `invalid_address`."""
+
     SUBSCRIBED = "subscribed"
     OPT_OUT_DEFAULT = "opt_out_default"
     TRANSACTIONAL = "transactional"

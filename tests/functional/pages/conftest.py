@@ -21,11 +21,10 @@ from optledger.domain.channels import Channel
 from optledger.domain.model import Category, ConsentMode, PageSettings, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.services.contacts import EventView, HistoryQuery
 from optledger.services.messages import MessageSpec
+from tests.builders import service_context
 from tests.fakes import FrozenClock
 
 PUBLIC_URL = "https://optout.example.com"
@@ -60,14 +59,12 @@ def keyring() -> AesGcmKeyring:
 @pytest.fixture
 def services(transactions, clock, keyring) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=clock,
             hasher=KeyedHasher(b"f" * 32),
             keyring=keyring,
             public_url=PUBLIC_URL,
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 

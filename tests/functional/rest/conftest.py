@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 from optledger.api import create_app
 from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock
 
 PUBLIC_URL = "https://optout.example.com"
@@ -44,14 +43,12 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def services(transactions, clock) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=clock,
             hasher=KeyedHasher(b"f" * 32),
             keyring=FakeKeyring(),
             public_url=PUBLIC_URL,
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 

@@ -1,3 +1,5 @@
+import pytest
+
 from tests.functional.rest.conftest import NOW, create_topic, invalid, not_found
 
 ANN = {"channel": "email", "address": "ann@example.com"}
@@ -160,3 +162,18 @@ def test_bad_filters_are_invalid(client, acme):
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["action", "limit"]
+
+
+@pytest.mark.parametrize("moment", ["0.5", "1767225600", "2026-01-05", "monday"])
+def test_times_are_rfc_3339_date_times_as_documented(client, acme, moment):
+    """`since` and `until` are `format: date-time`; seconds since 1970 are not."""
+    response = client.get(
+        "/v1/addresses/history",
+        params={"channel": "email", "address": "ann@example.com", "until": moment},
+        headers=acme.writer,
+    )
+
+    assert response.status_code == 422
+    assert response.json() == invalid(
+        ("until", "must be an RFC 3339 date-time (2026-01-05T09:30:00Z)")
+    )

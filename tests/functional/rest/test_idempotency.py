@@ -27,10 +27,9 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Provenance, Scope
 from optledger.domain.secrets import KeyedHasher
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.outbound.spool import TemporaryFileSpools
-from optledger.services import ServiceContext, Services
+from optledger.services import Services
 from optledger.services.targets import AddressTarget
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, FrozenClock
 
 URL = "/v1/unsubscribe"
@@ -144,14 +143,12 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def services(transactions, clock) -> Services:
     return Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=clock,
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
 
@@ -426,14 +423,12 @@ def test_kept_24_hours_by_the_clock(client, secret, engine, clock, hooks):
 def test_the_first_response_is_replayed_by_another_process(services, secret, transactions, hooks):
     first = TestClient(make_app(services, hooks)).post(URL, json=BODY, headers=headers(secret))
     restarted = Services.build(
-        ServiceContext(
+        service_context(
             transactions=transactions,
             clock=FrozenClock(),
             hasher=KeyedHasher(b"s" * 32),
             keyring=FakeKeyring(),
             public_url="https://optout.example.com",
-            sealer=AesGcmResponseSealer(b"r" * 32),
-            spools=TemporaryFileSpools(),
         )
     )
     replayed = TestClient(make_app(restarted, hooks)).post(URL, json=BODY, headers=headers(secret))

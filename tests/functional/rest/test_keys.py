@@ -89,3 +89,14 @@ def test_an_unknown_scope_and_a_bad_id_are_invalid(client, acme):
     assert path.json() == invalid(
         ("key_id", "Input should be a valid integer, unable to parse string as an integer")
     )
+
+
+def test_an_id_beyond_32_bits_is_invalid_on_both_databases(client, acme):
+    """Key ids are 32-bit integers on PostgreSQL; a larger one was a 500 there."""
+    largest = client.delete("/v1/api-keys/2147483647", headers=acme.admin)
+    beyond = client.delete("/v1/api-keys/2147483648", headers=acme.admin)
+
+    assert largest.status_code == 404
+    assert largest.json() == not_found("api key", "2147483647")
+    assert beyond.status_code == 422
+    assert beyond.json() == invalid(("key_id", "Input should be less than or equal to 2147483647"))

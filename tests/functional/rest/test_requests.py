@@ -1,4 +1,6 @@
-from tests.functional.rest.conftest import NOW, create_topic, not_found, problem
+import pytest
+
+from tests.functional.rest.conftest import NOW, create_topic, invalid, not_found, problem
 
 LATER = "2026-01-12T09:30:00Z"
 ANN = {"channel": "email", "address": "ann@example.com"}
@@ -79,3 +81,23 @@ def test_a_request_for_an_unknown_contact_is_not_found(client, acme):
     response = client.post("/v1/unsubscribe-requests", json={"contact": "u9"}, headers=acme.writer)
 
     assert (response.status_code, response.json()) == (404, not_found("contact", "u9"))
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", ""), ("POST", "/cancel")], ids=["get", "cancel"]
+)
+def test_an_id_beyond_32_bits_is_invalid_on_both_databases(client, acme, method, suffix):
+    """Request ids are 32-bit integers on PostgreSQL; a larger one was a 500 there."""
+    beyond = client.request(
+        method, f"/v1/unsubscribe-requests/9223372036854775806{suffix}", headers=acme.writer
+    )
+    largest = client.request(
+        method, f"/v1/unsubscribe-requests/2147483647{suffix}", headers=acme.writer
+    )
+
+    assert beyond.status_code == 422
+    assert beyond.json() == invalid(
+        ("request_id", "Input should be less than or equal to 2147483647")
+    )
+    assert largest.status_code == 404
+    assert largest.json() == not_found("unsubscribe request", "2147483647")

@@ -6,9 +6,9 @@ from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput, Unavailable
 from optledger.domain.model import Provenance
 from optledger.domain.policy import Reason
-from optledger.outbound.sealer import AesGcmResponseSealer
-from optledger.services import ServiceContext, Services, suppressions
+from optledger.services import Services, suppressions
 from optledger.services.suppressions import ImportReport, RowError
+from tests.builders import service_context
 from tests.fakes import FakeKeyring, MemorySpools
 from tests.unit.conftest import PUBLIC_URL
 
@@ -277,14 +277,13 @@ def failing(transactions, clock, hasher):
 
     def build(fail_at: int) -> Services:
         return Services.build(
-            ServiceContext(
+            service_context(
                 transactions=FailingWrites(transactions, fail_at),
                 clock=clock,
                 hasher=hasher,
                 keyring=FakeKeyring(),
                 public_url=PUBLIC_URL,
                 spools=MemorySpools(),
-                sealer=AesGcmResponseSealer(b"r" * 32),
             )
         )
 

@@ -23,7 +23,7 @@ from optledger.api.rest.common import reject_unknown_query
 from optledger.api.rest.errors import install_error_handlers
 from optledger.api.rest.idempotency import IdempotencyMiddleware
 from optledger.api.rest.limits import BodyLimits
-from optledger.api.rest.schemas import problem_schemas
+from optledger.api.rest.openapi import complete_document
 from optledger.api.rest.throttling import install_throttle
 from optledger.config import RequestLimits
 from optledger.services import Services
@@ -43,8 +43,8 @@ def _router() -> APIRouter:
 def install_rest_api(
     app: FastAPI, *, services: Services, limits: RequestLimits, clock: Callable[[], float]
 ) -> None:
-    """Mount `/v1`, turn every error of `app` into problem+json, and describe the problem
-    schema in the OpenAPI document.
+    """Mount `/v1`, turn every error of `app` into problem+json, and complete the OpenAPI
+    document (`openapi.complete_document`: problem schemas, scopes, links, examples).
 
     Middleware order, outermost first: a client address with too many failed
     authentications is refused before anything runs (throttling.py); the body limits
@@ -62,10 +62,14 @@ def install_rest_api(
     )
     install_throttle(app, limits=limits, clock=clock)
     generate = app.openapi
+    completed: list[dict[str, Any]] = []
 
     def openapi() -> dict[str, Any]:
-        schema = generate()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-        return schema
+        """FastAPI's document (which it caches until the routes change), completed once."""
+        document = generate()
+        if not completed or completed[0] is not document:
+            complete_document(document, routes=app.routes)
+            completed[:] = [document]
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way

@@ -15,13 +15,25 @@ __all__ = ["router"]
 router = APIRouter(tags=["checks"])
 
 
-@router.get("/checks", responses=problem_responses(401, 403, 422))
+@router.get(
+    "/checks",
+    operation_id="checkAddress",
+    summary="May we send to this address?",
+    responses=problem_responses(401, 403, 422),
+)
 def check_one(
     request: Request,
     principal: Checker,
-    topic: Annotated[TopicKey, Query()],
-    channel: Annotated[Channel, Query()],
-    address: Annotated[RawAddress, Query()],
+    topic: Annotated[
+        TopicKey, Query(description="The key of the topic the message is about.", examples=["news"])
+    ],
+    channel: Annotated[
+        Channel, Query(description="The channel the message goes out on.", examples=["email"])
+    ],
+    address: Annotated[
+        RawAddress,
+        Query(description="The recipient, as you have it.", examples=["ann@example.com"]),
+    ],
 ) -> CheckOut:
     """The decision for one address. An invalid address or an unknown topic is a
     decision (`invalid_address`, `unknown_topic`), not an error."""
@@ -33,8 +45,10 @@ def check_one(
 
 @router.post(
     "/checks",
+    operation_id="checkAddresses",
+    summary="May we send to these addresses?",
     dependencies=[Depends(require_json), Depends(idempotency_key)],
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 def check_many(request: Request, principal: BulkChecker, body: CheckBatchIn) -> CheckBatchOut:
     """The decision for each of up to 10,000 addresses, in order."""

@@ -34,11 +34,18 @@ __all__ = [
 
 MAX_PAGE: Final = 1_000
 _MAX_USER_AGENT: Final = 500
+_MAX_REQUEST_ID: Final = 200
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="The most items in one page.")]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description="The most items in one page.", examples=[100])
+]
 After = Annotated[
     str | None,
-    Query(max_length=500, description="The `next_cursor` of the previous page."),
+    Query(
+        max_length=500,
+        description="The `next_cursor` of the previous page.",
+        examples=["MTA0Mg"],
+    ),
 ]
 
 
@@ -53,7 +60,12 @@ def idempotency_key(
             description="1-255 visible ASCII characters, sent once; a retry with the same "
             "key and the same request within 24 hours replays the first response.",
             # Documented, not validated here: IdempotencyMiddleware answers a bad key 400.
-            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^[!-~]+$",
+                "examples": ["b6f2c1d0-unsubscribe-42"],
+            },
         ),
     ] = None,
 ) -> str | None:
@@ -92,14 +104,19 @@ class DoorInfo:
 def door_info(
     request: Request,
     x_request_id: Annotated[
-        str | None, Header(max_length=200, description="Recorded on the consent events.")
+        str | None,
+        Header(
+            description="Your id for the request; recorded on the consent events (its first "
+            f"{_MAX_REQUEST_ID} characters: a tracing header never makes a request fail).",
+            examples=["req-8f14e45f"],
+        ),
     ] = None,
 ) -> DoorInfo:
     user_agent = request.headers.get("user-agent")
     return DoorInfo(
         ip=request.client.host if request.client else None,
         user_agent=user_agent[:_MAX_USER_AGENT] if user_agent else None,
-        request_id=x_request_id,
+        request_id=x_request_id[:_MAX_REQUEST_ID] if x_request_id else None,
         idempotency_key=request.headers.get("idempotency-key"),
     )
 

@@ -1,9 +1,12 @@
 """`/v1/contacts` and `/v1/addresses`: consent history, export and erasure of a person."""
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from optledger.api.rest.auth import Admin, Writer
 from optledger.api.rest.common import (
@@ -31,7 +34,24 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["contacts"])
 
-ContactId = Annotated[ExternalId, Path(description="The tenant's own id for the person.")]
+_DATE_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_text(value: object) -> object:
+    """Only RFC 3339 date-times, as the document says (`format: date-time`): pydantic
+    alone would also take `0.5` or `1767225600` as seconds since 1970."""
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise PydanticCustomError(
+            "date_time", "must be an RFC 3339 date-time (2026-01-05T09:30:00Z)"
+        )
+    return value
+
+
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+ContactId = Annotated[
+    ExternalId, Path(description="The tenant's own id for the person.", examples=["user-42"])
+]
 
 
 class HistoryFilters:
@@ -40,10 +60,33 @@ class HistoryFilters:
     def __init__(
         self,
         *,
-        since: Annotated[datetime | None, Query(description="Events at or after.")] = None,
-        until: Annotated[datetime | None, Query(description="Events before.")] = None,
-        via: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
-        action: Annotated[Action | None, Query()] = None,
+        since: Annotated[
+            DateTime | None,
+            Query(
+                description="Only events at or after this time (an offset-less time is UTC).",
+                examples=["2026-01-01T00:00:00Z"],
+            ),
+        ] = None,
+        until: Annotated[
+            DateTime | None,
+            Query(
+                description="Only events before this time (an offset-less time is UTC).",
+                examples=["2026-02-01T00:00:00Z"],
+            ),
+        ] = None,
+        via: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=50,
+                description="Only events that came through this door (`api`, `one_click`, ...).",
+                examples=["one_click"],
+            ),
+        ] = None,
+        action: Annotated[
+            Action | None,
+            Query(description="Only events of this action.", examples=["unsubscribe"]),
+        ] = None,
         limit: Limit = 100,
         after: After = None,
     ) -> None:
@@ -77,7 +120,12 @@ class HistoryFilters:
 Filters = Annotated[HistoryFilters, Depends()]
 
 
-@router.get("/contacts/{external_id}/history", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/contacts/{external_id}/history",
+    operation_id="getContactHistory",
+    summary="A contact's consent history",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def contact_history(
     request: Request, principal: Writer, external_id: ContactId, filters: Filters
 ) -> EventPage:
@@ -88,12 +136,21 @@ def contact_history(
     return _page(page)
 
 
-@router.get("/addresses/history", responses=problem_responses(401, 403, 422))
+@router.get(
+    "/addresses/history",
+    operation_id="getAddressHistory",
+    summary="An address's consent history",
+    responses=problem_responses(401, 403, 422),
+)
 def address_history(
     request: Request,
     principal: Writer,
-    channel: Annotated[Channel, Query()],
-    address: Annotated[RawAddress, Query()],
+    channel: Annotated[
+        Channel, Query(description="The channel the address is on.", examples=["email"])
+    ],
+    address: Annotated[
+        RawAddress, Query(description="The address, as you have it.", examples=["ann@example.com"])
+    ],
     filters: Filters,
 ) -> EventPage:
     """The consent events of one address, oldest first (also after its owner was erased)."""
@@ -103,7 +160,12 @@ def address_history(
     return _page(page)
 
 
-@router.get("/contacts/{external_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/contacts/{external_id}",
+    operation_id="exportContact",
+    summary="Export everything about a contact",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def export_contact(request: Request, principal: Admin, external_id: ContactId) -> ContactExportOut:
     """Everything optledger holds about the contact (GDPR Art. 15 and 20)."""
     export = services(request).contacts.export_contact(
@@ -112,7 +174,12 @@ def export_contact(request: Request, principal: Admin, external_id: ContactId) -
     return ContactExportOut.of(export)
 
 
-@router.delete("/contacts/{external_id}", responses=problem_responses(401, 403, 404, 422))
+@router.delete(
+    "/contacts/{external_id}",
+    operation_id="eraseContact",
+    summary="Erase a contact",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def erase_contact(
     request: Request, principal: Admin, door: Door, external_id: ContactId
 ) -> ErasedOut:

@@ -102,6 +102,8 @@ RATE_LIMITED: Final = Kind("/problems/rate-limited", "Too many requests", 429)
 HEADERS_TOO_LARGE: Final = Kind(
     "/problems/headers-too-large", "Request header fields too large", 431
 )
+INTERNAL: Final = Kind("/problems/internal", "Internal error", 500)
+"""Answered by `optledger.api.guard`, for every door; here for the document's example."""
 UNAVAILABLE: Final = Kind("/problems/unavailable", "Service unavailable", 503)
 INVALID_IDEMPOTENCY_KEY: Final = Kind(
     "/problems/invalid-idempotency-key", "Invalid Idempotency-Key", 400
@@ -148,6 +150,49 @@ _DESCRIPTIONS: Final = {
 }
 
 
+_EXAMPLES: Final = {
+    400: (MALFORMED_JSON, "The body is not valid JSON."),
+    401: (UNAUTHENTICATED, "The API key is not valid."),
+    403: (FORBIDDEN, "this needs a key with scope admin; this key has write"),
+    404: (NOT_FOUND, "contact 'user-42' was not found"),
+    409: (CONFLICT, "key: a topic 'news' already exists"),
+    413: (TOO_LARGE, "The body must be at most 1048576 bytes."),
+    415: (UNSUPPORTED_MEDIA_TYPE, "The body must be application/json."),
+    422: (INVALID_INPUT, "The input is invalid."),
+    429: (
+        RATE_LIMITED,
+        "This API key sent too many requests; send it again in 1 seconds.",
+    ),
+    431: (
+        HEADERS_TOO_LARGE,
+        "A request may have at most 100 header fields and 32768 bytes of request target "
+        "and header fields.",
+    ),
+    500: (INTERNAL, "An unexpected error; it is logged with error id e3b0c44298fc1c14."),
+    503: (UNAVAILABLE, "the database stayed locked by another process; try again"),
+}
+"""One problem of each status, as the OpenAPI document shows it."""
+
+
+def _problem_content(status: int) -> dict[str, Any]:
+    """The problem+json content of a response; with an example where `_EXAMPLES` has one
+    (tests/functional/rest/test_openapi.py wants one for every status)."""
+    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    if status in _EXAMPLES:
+        content["example"] = _example(status)
+    return content
+
+
+def _example(status: int) -> dict[str, Any]:
+    kind, detail = _EXAMPLES[status]
+    example: dict[str, Any] = {"type": kind.type, "title": kind.title, "status": kind.status}
+    if detail is not None:
+        example["detail"] = detail
+    if kind is INVALID_INPUT:
+        example["errors"] = [{"field": "topics[0]", "reason": "unknown topic"}]
+    return example
+
+
 class HttpProblem(Exception):
     """A problem the door itself finds (a missing key, a wrong media type)."""
 
@@ -189,7 +234,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _DESCRIPTIONS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_MEDIA_TYPE: _problem_content(status)},
         }
         for status in (*statuses, 429, 431, 500, 503)
     }

@@ -15,7 +15,13 @@ from optledger.api.rest.common import (
     services,
 )
 from optledger.api.rest.errors import problem_responses
-from optledger.api.rest.schemas import ApiKeyOut, ApiKeyPage, CreatedKeyOut, CreateKeyIn
+from optledger.api.rest.schemas import (
+    MAX_ROW_ID,
+    ApiKeyOut,
+    ApiKeyPage,
+    CreatedKeyOut,
+    CreateKeyIn,
+)
 
 __all__ = ["router"]
 
@@ -24,9 +30,11 @@ router = APIRouter(tags=["api keys"])
 
 @router.post(
     "/api-keys",
+    operation_id="createApiKey",
+    summary="Create an API key",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json), Depends(idempotency_key)],
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 def create_key(request: Request, principal: Admin, body: CreateKeyIn) -> CreatedKeyOut:
     """Create a key; its `secret` is in this response only."""
@@ -36,7 +44,12 @@ def create_key(request: Request, principal: Admin, body: CreateKeyIn) -> Created
     return CreatedKeyOut.of(created)
 
 
-@router.get("/api-keys", responses=problem_responses(401, 403, 422))
+@router.get(
+    "/api-keys",
+    operation_id="listApiKeys",
+    summary="List API keys",
+    responses=problem_responses(401, 403, 422),
+)
 def list_keys(
     request: Request, principal: Admin, limit: Limit = 100, after: After = None
 ) -> ApiKeyPage:
@@ -53,9 +66,16 @@ def list_keys(
     )
 
 
-@router.delete("/api-keys/{key_id}", responses=problem_responses(401, 403, 404, 422))
+@router.delete(
+    "/api-keys/{key_id}",
+    operation_id="revokeApiKey",
+    summary="Revoke an API key",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def revoke_key(
-    request: Request, principal: Admin, key_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    request: Request,
+    principal: Admin,
+    key_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The key's `id`.", examples=[7])],
 ) -> ApiKeyOut:
     """Revoke a key at once; revoking it again changes nothing."""
     revoked = services(request).tenants.revoke_key(tenant_id=principal.tenant_id, key_id=key_id)

@@ -14,6 +14,8 @@ router = APIRouter(tags=["messages"])
 
 @router.post(
     "/messages",
+    operation_id="registerMessages",
+    summary="Register messages and get their unsubscribe links",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json), Depends(idempotency_key)],
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),

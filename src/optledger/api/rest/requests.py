@@ -7,17 +7,21 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from optledger.api.rest.auth import Checker, Writer
 from optledger.api.rest.common import Door, idempotency_key, require_json, services
 from optledger.api.rest.errors import problem_responses
-from optledger.api.rest.schemas import CancelIn, RequestOut, UnsubscribeRequestIn
+from optledger.api.rest.schemas import MAX_ROW_ID, CancelIn, RequestOut, UnsubscribeRequestIn
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["unsubscribe requests"])
 
-RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RequestId = Annotated[
+    int, Path(ge=1, le=MAX_ROW_ID, description="The request's `id`.", examples=[31])
+]
 
 
 @router.post(
     "/unsubscribe-requests",
+    operation_id="createUnsubscribeRequest",
+    summary="Request to leave, cancellable for a grace period",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json), Depends(idempotency_key)],
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
@@ -36,7 +40,12 @@ def request_unsubscribe(
     return RequestOut.of(view)
 
 
-@router.get("/unsubscribe-requests/{request_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/unsubscribe-requests/{request_id}",
+    operation_id="getUnsubscribeRequest",
+    summary="Get an unsubscribe request",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def get_request(request: Request, principal: Checker, request_id: RequestId) -> RequestOut:
     """The request's state (its `changes` are empty here)."""
     view = services(request).requests.get_request(
@@ -47,6 +56,8 @@ def get_request(request: Request, principal: Checker, request_id: RequestId) -> 
 
 @router.post(
     "/unsubscribe-requests/{request_id}/cancel",
+    operation_id="cancelUnsubscribeRequest",
+    summary="Cancel a pending unsubscribe request",
     dependencies=[Depends(require_json), Depends(idempotency_key)],
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
 )

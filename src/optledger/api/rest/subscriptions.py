@@ -23,7 +23,12 @@ router = APIRouter(
 )
 
 
-@router.post("/subscriptions", responses=problem_responses(400, 401, 403, 409, 413, 415, 422))
+@router.post(
+    "/subscriptions",
+    operation_id="subscribe",
+    summary="Subscribe an address to a topic",
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+)
 def subscribe(request: Request, principal: Writer, door: Door, body: SubscribeIn) -> SubscribeOut:
     """Subscribe an address to a topic. A double opt-in topic leaves it `pending` and
     returns the `confirmation_token` to send to the person."""
@@ -39,7 +44,10 @@ def subscribe(request: Request, principal: Writer, door: Door, body: SubscribeIn
 
 
 @router.post(
-    "/subscriptions/confirm", responses=problem_responses(400, 401, 403, 409, 413, 415, 422)
+    "/subscriptions/confirm",
+    operation_id="confirmSubscription",
+    summary="Confirm a double opt-in",
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 def confirm(request: Request, principal: Writer, door: Door, body: ConfirmIn) -> ConfirmOut:
     """Complete a double opt-in with its token; confirming again is `repeated`."""
@@ -49,7 +57,12 @@ def confirm(request: Request, principal: Writer, door: Door, body: ConfirmIn) ->
     return ConfirmOut(change=ChangeOut.of(change))
 
 
-@router.post("/unsubscribe", responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422))
+@router.post(
+    "/unsubscribe",
+    operation_id="unsubscribe",
+    summary="Unsubscribe from topics, or from everything",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
 def unsubscribe(request: Request, principal: Writer, door: Door, body: UnsubscribeIn) -> ChangesOut:
     """Unsubscribe the target from `topics`, or from everything when `topics` is omitted
     or null. Repeating it succeeds, with outcome `repeated`. `404` for an unknown contact
@@ -64,7 +77,12 @@ def unsubscribe(request: Request, principal: Writer, door: Door, body: Unsubscri
     return ChangesOut.of(result.changes)
 
 
-@router.post("/resubscribe", responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422))
+@router.post(
+    "/resubscribe",
+    operation_id="resubscribe",
+    summary="Subscribe again, or lift a suppression",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
 def resubscribe(request: Request, principal: Writer, door: Door, body: ResubscribeIn) -> ChangesOut:
     """Subscribe the target to `topics` again, or lift its suppression when `topics` is
     omitted or null."""

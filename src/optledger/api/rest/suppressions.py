@@ -53,6 +53,8 @@ router = APIRouter(tags=["suppressions"])
 
 @router.post(
     "/suppressions/import",
+    operation_id="importSuppressions",
+    summary="Import suppressions from CSV or NDJSON",
     dependencies=[Depends(idempotency_key)],
     openapi_extra={"requestBody": _IMPORT_BODY},
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
@@ -63,7 +65,10 @@ async def import_suppressions(
     door: Door,
     skip_invalid: Annotated[
         bool,
-        Query(description="Import the good rows and list the bad ones, instead of stopping."),
+        Query(
+            description="Import the good rows and list the bad ones, instead of stopping.",
+            examples=[False],
+        ),
     ] = False,
 ) -> ImportReportOut:
     """Import suppressions from a `text/csv` or `application/x-ndjson` body of up to
@@ -102,6 +107,8 @@ async def import_suppressions(
 
 @router.get(
     "/suppressions",
+    operation_id="exportSuppressions",
+    summary="Export every suppression",
     response_class=StreamingResponse,
     responses={
         200: {"description": "Every suppression of the tenant.", "content": _EXPORT_CONTENT},

@@ -24,6 +24,8 @@ router = APIRouter(tags=["topics"])
 
 @router.post(
     "/topics",
+    operation_id="createTopic",
+    summary="Create a topic",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json), Depends(idempotency_key)],
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
@@ -43,7 +45,12 @@ def create_topic(request: Request, principal: Admin, body: CreateTopicIn) -> Top
     return TopicOut.of(topic)
 
 
-@router.get("/topics", responses=problem_responses(401, 403, 422))
+@router.get(
+    "/topics",
+    operation_id="listTopics",
+    summary="List topics",
+    responses=problem_responses(401, 403, 422),
+)
 def list_topics(
     request: Request, principal: Checker, limit: Limit = 100, after: After = None
 ) -> TopicPage:
@@ -61,9 +68,16 @@ def list_topics(
     )
 
 
-@router.get("/topics/{key}", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/topics/{key}",
+    operation_id="getTopic",
+    summary="Get a topic",
+    responses=problem_responses(401, 403, 404, 422),
+)
 def get_topic(
-    request: Request, principal: Checker, key: Annotated[str, Path(max_length=100)]
+    request: Request,
+    principal: Checker,
+    key: Annotated[str, Path(max_length=100, description="The topic's key.", examples=["news"])],
 ) -> TopicOut:
     """One topic, by its key."""
     return TopicOut.of(services(request).topics.get_topic(tenant_id=principal.tenant_id, key=key))
