@@ -9,9 +9,12 @@ of each scope made through the API. Schemathesis then loads /openapi.json from t
 server and runs every phase: examples, coverage, fuzzing (positive and negative data)
 and stateful sequences along the document's links, over HTTP. Each case is sent with a
 key of a scope chosen at random (check, write or admin), so every operation is also
-called with keys it must refuse. The one thing filtered out is revoking the run's own
-keys (`DELETE /v1/api-keys/{key_id}` with one of their ids, which are kept away from the
-ids the coverage phase tries); any other key, the fuzzer's own among them, it may revoke.
+called with keys it must refuse. Rate limits are off (the header caps stay on): the
+fuzzer is one client address sending thousands of requests, a third of them with keys
+the operation refuses; the limits have tests of their own. The one thing filtered out
+is revoking the run's own keys (`DELETE /v1/api-keys/{key_id}` with one of their ids,
+which are kept away from the ids the coverage phase tries); any other key, the fuzzer's
+own among them, it may revoke.
 
 Checks: every check the CI gate (tests/functional/rest/test_schemathesis.py) runs, with
 the same documented statuses, `not_a_server_error` and response schema, status and
@@ -31,7 +34,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,7 +54,7 @@ from schemathesis.engine import events, from_schema
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.live import free_port, wait_until_ready
+from tests.live import free_port, serving
 
 OPTLEDGER: Final = Path(sys.executable).parent / "optledger"
 DEFAULT_POSTGRES: Final = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -133,6 +135,7 @@ def _env(data_dir: Path, database_url: str | None, base_url: str) -> dict[str, s
         "OPTLEDGER_DATA_DIR": str(data_dir),
         "OPTLEDGER_PUBLIC_URL": base_url,
         "OPTLEDGER_LOG_LEVEL": "warning",
+        "OPTLEDGER_RATE_LIMITS": "off",
     }
     if database_url is not None:
         env["OPTLEDGER_DATABASE_URL"] = database_url
@@ -170,17 +173,8 @@ def _serving(data_dir: Path, database_url: str | None) -> Iterator[Server]:
     base_url = f"http://127.0.0.1:{port}"
     env = _env(data_dir, database_url, base_url)
     log = data_dir / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [str(OPTLEDGER), "serve", "--port", str(port)],
-            env=env,
-            cwd=data_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base_url, process)
+    command = [str(OPTLEDGER), "serve", "--port", str(port)]
+    with serving(command, base_url=base_url, env=env, cwd=data_dir, log=log):
         created = subprocess.run(  # noqa: S603 - a fixed command line
             [str(OPTLEDGER), "tenant", "create", "fuzz", "--json"],
             env=env,
@@ -190,14 +184,6 @@ def _serving(data_dir: Path, database_url: str | None) -> Iterator[Server]:
             timeout=60,
         )
         yield _seed(base_url, json.loads(created.stdout)["api_key"], log)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _seed(base_url: str, setup_key: str, log: Path) -> Server:

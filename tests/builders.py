@@ -1,5 +1,8 @@
 """Builders for what many tests need the same way."""
 
+from datetime import timedelta
+from typing import Any, Final
+
 from optledger.domain.ports import Clock, LinkKeyring, Spools, Transactions
 from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.sealer import AesGcmResponseSealer
@@ -7,9 +10,18 @@ from optledger.outbound.spool import TemporaryFileSpools
 from optledger.services import ServiceContext
 from tests.fakes import FakeKeyring, FrozenClock
 
-__all__ = ["PUBLIC_URL", "service_context"]
+__all__ = ["EARLIEST_TENANT_ROW", "PUBLIC_URL", "service_context"]
 
 PUBLIC_URL = "https://optout.example.com"
+EARLIEST_TENANT_ROW: Final[dict[str, Any]] = {
+    "name": "acme",
+    "default_region": "US",
+    "default_locale": "en-US",
+    "grace_period": timedelta(days=7),
+    "created_at": FrozenClock().now().replace(tzinfo=None),
+}
+"""A tenant row in the columns the first schema revision has, for migration tests that
+write rows at an old revision and upgrade them."""
 
 
 def service_context(

@@ -1,16 +1,20 @@
-"""A real `optledger serve` for the tests (and benchmarks) that need one: a free port, and
-waiting until the server says it is ready."""
+"""A real `optledger serve` for the tests (and benchmarks) that need one: a free port,
+waiting until the server says it is ready, and stopping it."""
 
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
 
-__all__ = ["STARTUP_TIMEOUT", "ServerDidNotStart", "free_port", "wait_until_ready"]
+__all__ = ["STARTUP_TIMEOUT", "ServerDidNotStart", "free_port", "serving", "wait_until_ready"]
 
 STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
 
 
 class ServerDidNotStart(AssertionError):
@@ -47,6 +51,35 @@ def wait_until_ready(
                 return response
             time.sleep(0.05)
     raise ServerDidNotStart(f"optledger serve was not ready within {STARTUP_TIMEOUT} s{_tail(log)}")
+
+
+@contextmanager
+def serving(
+    command: Sequence[str], *, base_url: str, env: Mapping[str, str], cwd: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` (an `optledger serve`) running with its output in `log`, from the moment
+    it answers `{base_url}/readyz`; on the way out it gets SIGTERM, and SIGKILL if it has
+    not exited within STOP_TIMEOUT."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - the caller's fixed command line
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_ready(base_url, process, log=log)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _tail(log: Path | None) -> str:

@@ -15,7 +15,6 @@ browser tests fail, they are not skipped.
 import itertools
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.live import free_port, wait_until_ready
+from tests.live import free_port, serving
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 CHROMIUM_ARGS: Final = [
@@ -237,17 +236,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         "OPTLEDGER_LOG_LEVEL": "warning",
     }
     log = data_dir / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [str(OPTLEDGER), "serve", "--port", str(port)],
-            env=env,
-            cwd=data_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base_url, process, log=log)
+    command = [str(OPTLEDGER), "serve", "--port", str(port)]
+    with serving(command, base_url=base_url, env=env, cwd=data_dir, log=log):
         created = json.loads(_cli(env, "tenant", "create", "acme", "--json"))
         assert created["tenant"]["name"] == "acme"
         key = created["api_key"]
@@ -270,14 +260,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 assert made["key"] == topic["key"]
                 assert made["unsubscribable"] is (topic.get("category") != "transactional")
             yield live
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
     # At log level "warning" a healthy run logs nothing: no error, no traceback.
     logged = log.read_text(errors="replace")
     assert logged.strip() == "", f"server log:\n{logged}"

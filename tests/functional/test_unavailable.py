@@ -23,7 +23,6 @@ from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
-from tests.fakes import FrozenClock
 from tests.functional.pages.conftest import form_token
 
 ADDRESS = "ann@example.com"
@@ -56,10 +55,8 @@ def services(database: Path) -> Iterator[Services]:
         yield Services.build(
             service_context(
                 transactions=transactions,
-                clock=FrozenClock(),
                 hasher=KeyedHasher(b"f" * 32),
                 keyring=AesGcmKeyring({1: b"k" * 32}, current=1),
-                public_url="https://optout.example.com",
             )
         )
     finally:

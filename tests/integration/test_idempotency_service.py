@@ -10,7 +10,6 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 
 from optledger.domain.model import Scope
-from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from optledger.services.idempotency import (
     PURGE_BATCH,
@@ -25,8 +24,8 @@ from optledger.services.results import Principal
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
-from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
+from tests.builders import EARLIEST_TENANT_ROW, service_context
+from tests.fakes import FrozenClock
 
 FINGERPRINT = fingerprint(
     method="POST", path=b"/v1/unsubscribe", query=b"", body_sha256=hashlib.sha256(b"{}").digest()
@@ -47,9 +46,6 @@ def services(transactions, clock) -> Services:
         service_context(
             transactions=transactions,
             clock=clock,
-            hasher=KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
 
@@ -332,16 +328,7 @@ def test_migration_0002_upgrades_a_0001_database(empty_database_url: str) -> Non
     try:
         with engine.begin() as connection:
             command.upgrade(migrate._config(connection), "0001")
-            connection.execute(
-                tables.tenants.insert(),
-                {
-                    "name": "acme",
-                    "default_region": "US",
-                    "default_locale": "en-US",
-                    "grace_period": timedelta(days=7),
-                    "created_at": FrozenClock().now().replace(tzinfo=None),
-                },
-            )
+            connection.execute(tables.tenants.insert(), EARLIEST_TENANT_ROW)
         migrate.upgrade(engine)
         assert migrate.check_drift(engine) == []
         _use_the_table(engine)
@@ -362,10 +349,6 @@ def _use_the_table(engine: Engine) -> None:
         services = Services.build(
             service_context(
                 transactions=transactions,
-                clock=FrozenClock(),
-                hasher=KeyedHasher(b"s" * 32),
-                keyring=FakeKeyring(),
-                public_url="https://optout.example.com",
             )
         )
         tenant_id = services.tenants.get_tenant(name="acme").id
@@ -401,16 +384,7 @@ def test_migration_0005_drops_the_clear_responses_and_back(empty_database_url: s
     try:
         with engine.begin() as connection:
             command.upgrade(migrate._config(connection), "0003")
-            connection.execute(
-                tables.tenants.insert(),
-                {
-                    "name": "acme",
-                    "default_region": "US",
-                    "default_locale": "en-US",
-                    "grace_period": timedelta(days=7),
-                    "created_at": FrozenClock().now().replace(tzinfo=None),
-                },
-            )
+            connection.execute(tables.tenants.insert(), EARLIEST_TENANT_ROW)
             connection.execute(
                 text(
                     "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, "

@@ -14,11 +14,9 @@ import pytest
 
 from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import Provenance
-from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from optledger.services.import_files import MAX_ROW_BYTES
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
 
 CHUNK = 256 * 1024
 SIZE = 30_000_000
@@ -29,10 +27,6 @@ def services(transactions) -> Services:
     return Services.build(
         service_context(
             transactions=transactions,
-            clock=FrozenClock(),
-            hasher=KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
 

@@ -21,7 +21,7 @@ from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
 from tests.conftest import DATABASES
-from tests.fakes import FakeKeyring, FrozenClock
+from tests.fakes import FrozenClock
 from tests.property.ledger_machine import World, machine
 
 API = Provenance(via="api")
@@ -34,8 +34,6 @@ def build(transactions, clock=None, hasher=None) -> Services:
             transactions=transactions,
             clock=clock or FrozenClock(),
             hasher=hasher or KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
 

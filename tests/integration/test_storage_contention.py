@@ -26,7 +26,6 @@ from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import CommitFailed, SqlTransactions
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 WAIT = 30.0
@@ -232,10 +231,7 @@ def test_an_address_another_session_adds_meanwhile_is_the_one_used(
     tenant_id = transactions.write(add_tenant("acme"))
     ctx = service_context(
         transactions=transactions,
-        clock=FrozenClock(),
         hasher=KeyedHasher(b"k" * 32),
-        keyring=FakeKeyring(),
-        public_url="https://optout.example.com",
     )
     key = AddressKey(channel=Channel.EMAIL, value="ann@example.com", address_hash="h" * 64)
     other = _psycopg(database_url)

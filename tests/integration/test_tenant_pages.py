@@ -9,13 +9,11 @@ from alembic import command
 from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput
 from optledger.domain.model import PageSettings, Provenance
-from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from optledger.storage import migrate, tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
-from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
+from tests.builders import EARLIEST_TENANT_ROW, service_context
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
@@ -24,10 +22,6 @@ def _services(transactions) -> Services:
     return Services.build(
         service_context(
             transactions=transactions,
-            clock=FrozenClock(),
-            hasher=KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
 
@@ -121,16 +115,7 @@ def test_migration_0003_keeps_tenants_and_downgrades(empty_database_url: str) ->
     try:
         with engine.begin() as connection:
             command.upgrade(migrate._config(connection), "0002")
-            connection.execute(
-                tables.tenants.insert(),
-                {
-                    "name": "acme",
-                    "default_region": "US",
-                    "default_locale": "en-US",
-                    "grace_period": timedelta(days=7),
-                    "created_at": FrozenClock().now().replace(tzinfo=None),
-                },
-            )
+            connection.execute(tables.tenants.insert(), EARLIEST_TENANT_ROW)
         migrate.upgrade(engine)
         assert migrate.check_drift(engine) == []
         transactions = SqlTransactions(engine)

@@ -4,7 +4,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
+from tests.fakes import FrozenClock, MemorySpools, MemoryTransactions
 from tests.property.ledger_machine import World, machine
 
 
@@ -14,8 +14,6 @@ def memory_world() -> World:
         transactions=transactions,
         clock=clock,
         hasher=hasher,
-        keyring=FakeKeyring(),
-        public_url="https://optout.example.com",
         spools=MemorySpools(),
     )
     return World(Services.build(ctx), transactions, clock, hasher, close=lambda: None)

@@ -44,7 +44,7 @@ from typing import Final
 import pytest
 
 from optledger.cli.errors import EXIT_CODES
-from tests.live import free_port, wait_until_ready
+from tests.live import free_port, serving
 
 REPO: Final = Path(__file__).resolve().parents[2]
 README: Final = REPO / "README.md"
@@ -206,25 +206,9 @@ def server(environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     environment |= {"OPTLEDGER_PORT": str(port), "OPTLEDGER_PUBLIC_URL": f"http://{address}"}
     log = tmp_path / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [str(Path(sys.executable).parent / "optledger"), "serve"],
-            env=environment,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(f"http://{address}", process, log=log)
+    command = [str(Path(sys.executable).parent / "optledger"), "serve"]
+    with serving(command, base_url=f"http://{address}", env=environment, cwd=REPO, log=log):
         yield address
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text
     assert "ERROR" not in text, text

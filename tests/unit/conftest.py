@@ -5,9 +5,8 @@ from optledger.domain.model import Category, ConsentMode, Provenance
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock, MemorySpools, MemoryTransactions
+from tests.fakes import FrozenClock, MemorySpools, MemoryTransactions
 
-PUBLIC_URL = "https://optout.example.com"
 API = Provenance(via="api", actor="tester")
 
 
@@ -32,8 +31,6 @@ def services(transactions, clock, hasher) -> Services:
         transactions=transactions,
         clock=clock,
         hasher=hasher,
-        keyring=FakeKeyring(),
-        public_url=PUBLIC_URL,
         spools=MemorySpools(),
     )
     return Services.build(ctx)

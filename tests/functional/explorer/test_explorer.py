@@ -19,7 +19,7 @@ from optledger.api import create_app
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
+from tests.fakes import MemoryTransactions
 
 REPO = Path(__file__).resolve().parents[3]
 EXPLORER = REPO / "src" / "optledger" / "api" / "explorer"
@@ -36,10 +36,7 @@ def client() -> Iterator[TestClient]:
     services = Services.build(
         service_context(
             transactions=MemoryTransactions(),
-            clock=FrozenClock(),
             hasher=KeyedHasher(b"f" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
     with TestClient(create_app(services=services, ready=lambda: True)) as http:

@@ -24,10 +24,9 @@ from optledger.outbound.keyring import AesGcmKeyring
 from optledger.services import Services
 from optledger.services.contacts import EventView, HistoryQuery
 from optledger.services.messages import MessageSpec
-from tests.builders import service_context
+from tests.builders import PUBLIC_URL, service_context
 from tests.fakes import FrozenClock
 
-PUBLIC_URL = "https://optout.example.com"
 EMAIL = "alice.smith@example.com"
 PHONE = "+14155550100"
 LINK_KEY = b"k" * 32
@@ -64,7 +63,6 @@ def services(transactions, clock, keyring) -> Services:
             clock=clock,
             hasher=KeyedHasher(b"f" * 32),
             keyring=keyring,
-            public_url=PUBLIC_URL,
         )
     )
 

@@ -16,9 +16,8 @@ from optledger.domain.model import Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
+from tests.fakes import FrozenClock
 
-PUBLIC_URL = "https://optout.example.com"
 NOW = "2026-01-05T09:30:00Z"
 
 
@@ -47,8 +46,6 @@ def services(transactions, clock) -> Services:
             transactions=transactions,
             clock=clock,
             hasher=KeyedHasher(b"f" * 32),
-            keyring=FakeKeyring(),
-            public_url=PUBLIC_URL,
         )
     )
 

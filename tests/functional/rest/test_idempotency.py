@@ -26,11 +26,10 @@ from optledger.api.rest.idempotency import MAX_BODY, IdempotencyMiddleware
 from optledger.domain.channels import Channel
 from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Provenance, Scope
-from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from optledger.services.targets import AddressTarget
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, FrozenClock
+from tests.fakes import FrozenClock
 
 URL = "/v1/unsubscribe"
 BODY = {"address": "ann@example.com"}
@@ -146,9 +145,6 @@ def services(transactions, clock) -> Services:
         service_context(
             transactions=transactions,
             clock=clock,
-            hasher=KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
 
@@ -425,10 +421,6 @@ def test_the_first_response_is_replayed_by_another_process(services, secret, tra
     restarted = Services.build(
         service_context(
             transactions=transactions,
-            clock=FrozenClock(),
-            hasher=KeyedHasher(b"s" * 32),
-            keyring=FakeKeyring(),
-            public_url="https://optout.example.com",
         )
     )
     replayed = TestClient(make_app(restarted, hooks)).post(URL, json=BODY, headers=headers(secret))

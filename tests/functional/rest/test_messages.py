@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
-from tests.functional.rest.conftest import PUBLIC_URL, create_topic, invalid, problem
+from tests.builders import PUBLIC_URL
+from tests.functional.rest.conftest import create_topic, invalid, problem
 
 ISSUED = int(datetime(2026, 1, 5, 9, 30, tzinfo=UTC).timestamp())
 

@@ -51,8 +51,7 @@ from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
 from tests.conftest import DATABASES, _postgres_database, _postgres_server
-from tests.fakes import FakeKeyring, FrozenClock, MemoryTransactions
-from tests.functional.rest.conftest import PUBLIC_URL
+from tests.fakes import MemoryTransactions
 
 SEED: Final = 20260105
 MAX_EXAMPLES: Final = 50
@@ -118,10 +117,7 @@ def _services(transactions: Any) -> Services:
     return Services.build(
         service_context(
             transactions=transactions,
-            clock=FrozenClock(),
             hasher=KeyedHasher(b"f" * 32),
-            keyring=FakeKeyring(),
-            public_url=PUBLIC_URL,
         )
     )
 

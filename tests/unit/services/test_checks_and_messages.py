@@ -7,7 +7,8 @@ from optledger.domain.policy import Reason
 from optledger.services.messages import MessageSpec
 from optledger.services.results import CheckResult, RegisteredMessage
 from optledger.services.targets import AddressTarget
-from tests.unit.conftest import API, PUBLIC_URL
+from tests.builders import PUBLIC_URL
+from tests.unit.conftest import API
 
 EMAIL = Channel.EMAIL
 

@@ -9,8 +9,7 @@ from optledger.domain.policy import Reason
 from optledger.services import Services, suppressions
 from optledger.services.suppressions import ImportReport, RowError
 from tests.builders import service_context
-from tests.fakes import FakeKeyring, MemorySpools
-from tests.unit.conftest import PUBLIC_URL
+from tests.fakes import MemorySpools
 
 IMPORT = Provenance(via="import", actor="cli")
 
@@ -281,8 +280,6 @@ def failing(transactions, clock, hasher):
                 transactions=FailingWrites(transactions, fail_at),
                 clock=clock,
                 hasher=hasher,
-                keyring=FakeKeyring(),
-                public_url=PUBLIC_URL,
                 spools=MemorySpools(),
             )
         )
