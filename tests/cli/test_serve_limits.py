@@ -101,6 +101,18 @@ def test_a_one_megabyte_header_is_refused_with_431(server):
     }
 
 
+def test_a_request_target_over_the_cap_is_refused_in_the_doors_format(server):
+    """The cap counts the request target too; the answer still knows the door, however
+    much of the target arrived before the cap was reached."""
+    head = b"GET /v1/checks?address=" + b"%F0%9F%98%8D" * 8_200 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    status, headers, body = status_and_body(raw_exchange(server.port, head))
+
+    assert status == "HTTP/1.1 431 Request Header Fields Too Large"
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["type"] == "/problems/headers-too-large"
+
+
 def test_five_thousand_headers_are_refused_with_431(server):
     fields = b"".join(b"X-F%d: 1\r\n" % n for n in range(5000))
     head = b"POST /u/some-token HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"

@@ -40,8 +40,9 @@ def bounded_http_protocol(limits: RequestLimits) -> type[asyncio.Protocol]:
             self._head_bytes = 0
 
         def on_url(self, url: bytes) -> None:
-            self._count(len(url))
+            # Kept before it is counted: the refusal needs the path to know the door.
             super().on_url(url)
+            self._count(len(url))
 
         def on_header(self, name: bytes, value: bytes) -> None:
             if len(self.headers) >= max_headers:

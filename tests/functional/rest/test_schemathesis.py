@@ -15,12 +15,11 @@ correctness property on a shared CI machine); `not_a_server_error`,
 `response_schema_conformance`, `negative_data_rejection`, `positive_data_acceptance`,
 `missing_required_header`, `unsupported_method`, `allow_header_conformance` and
 `ignored_auth` among them; `positive_data_acceptance` and `negative_data_rejection` take
-the API's documented statuses (see CONFIG). `use_after_free` and
+the API's documented statuses (tests/schemathesis_checks.py). `use_after_free` and
 `ensure_resource_availability` are on but act only in schemathesis' stateful phase, which
 this test does not run (phases: examples, coverage, fuzzing; bench/schemathesis_long.py
 runs the stateful phase too). No operation is excluded: `POST /v1/suppressions/import`
-is fuzzed with string bodies as `text/csv` and `application/x-ndjson`, in a test of its
-own while it still has a known 500 (see its marker).
+is fuzzed with string bodies as `text/csv` and `application/x-ndjson` like any other.
 
 Rate limits are off (`UNLIMITED`): the `ignored_auth` probes send hundreds of invalid keys
 from one client address, which would rightly be answered 429 (test_rate_limits.py), and
@@ -52,6 +51,7 @@ from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
 from tests.conftest import DATABASES, _postgres_database, _postgres_server
 from tests.fakes import MemoryTransactions
+from tests.schemathesis_checks import CHECK_SETTINGS
 
 SEED: Final = 20260105
 MAX_EXAMPLES: Final = 50
@@ -60,22 +60,6 @@ ADMIN_KEY_STAND_IN: Final = "olk_fuzzer_admin_key_stand_in"
 admin key. Schemathesis builds its coverage-phase cases, credentials included, when the
 module is collected, before the database and its keys exist."""
 UNLIMITED: Final = replace(DEFAULT_LIMITS, rate_limits=False)
-CHECKS: Final = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_headers_conformance",
-    "response_schema_conformance",
-    "positive_data_acceptance",
-    "negative_data_rejection",
-    "missing_required_header",
-    "unsupported_method",
-    "allow_header_conformance",
-    "ignored_auth",
-    "use_after_free",
-    "ensure_resource_availability",
-)
-
 CONFIG: Final = {
     "seed": SEED,
     "generation": {
@@ -89,26 +73,7 @@ CONFIG: Final = {
         "coverage": {"enabled": True},
         "fuzzing": {"enabled": True},
     },
-    "checks": {
-        **{name: {"enabled": True} for name in CHECKS},
-        # 413 is how the API rejects a body over 1 MiB, e.g. 10,001 long addresses for
-        # `POST /v1/checks`, and 431 how it rejects a query string over the header cap
-        # (32 KiB of request target and header fields); 5xx and 429 (in the default list)
-        # do not count as rejection.
-        "negative_data_rejection": {
-            "enabled": True,
-            "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 431],
-        },
-        # Schema-valid is not always valid: docs/api.md answers 422 for an address that
-        # is not a phone number, an unknown topic or link token, a cursor not made by the
-        # list, a target naming two of address/contact/message_uid, and an
-        # Idempotency-Key reused for another request. So 422 is accepted; 5xx, 3xx and
-        # 429 (in the default list) are not, nor 400, 413 or 415.
-        "positive_data_acceptance": {
-            "enabled": True,
-            "expected-statuses": ["2xx", 401, 403, 404, 409, 422],
-        },
-    },
+    "checks": CHECK_SETTINGS,
     "auth": {"auto-signup": False, "openapi": {"ApiKey": {"bearer": ADMIN_KEY_STAND_IN}}},
 }
 
