@@ -91,17 +91,22 @@ def truncate_all(engine: Engine) -> None:
         connection.execute(text(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE"))
 
 
+def sqlite_database(path: Path) -> str:
+    """The URL of a new SQLite file at `path` with the current schema and no rows."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    try:
+        tables.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database with the current schema and no rows."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'optledger.db'}"
-        engine = make_engine(url)
-        try:
-            tables.metadata.create_all(engine)
-        finally:
-            engine.dispose()
-        return url
+        return sqlite_database(tmp_path / "optledger.db")
     url, cleaner = request.getfixturevalue("postgres_session_database")
     truncate_all(cleaner)
     return str(url)

@@ -19,10 +19,10 @@ from optledger.domain.secrets import KeyedHasher
 from optledger.outbound.keyring import AesGcmKeyring
 from optledger.services import Services
 from optledger.services.messages import MessageSpec
-from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
+from tests.conftest import sqlite_database
 from tests.functional.pages.conftest import form_token
 
 ADDRESS = "ann@example.com"
@@ -39,11 +39,7 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "optledger.db"
-    engine = make_engine(f"sqlite:///{path}")
-    try:
-        tables.metadata.create_all(engine)
-    finally:
-        engine.dispose()
+    sqlite_database(path)
     return path
 
 

@@ -16,11 +16,10 @@ from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
 from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
-from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
-from tests.conftest import DATABASES
+from tests.conftest import DATABASES, sqlite_database, truncate_all
 from tests.fakes import FrozenClock
 from tests.property.ledger_machine import World, machine
 
@@ -175,15 +174,9 @@ def worlds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
 
     def fresh_url() -> str:
         if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / f'machine-{next(counter)}.db'}"
-            engine = make_engine(url)
-            tables.metadata.create_all(engine)
-            engine.dispose()
-            return url
+            return sqlite_database(tmp_path / f"machine-{next(counter)}.db")
         url, cleaner = request.getfixturevalue("postgres_session_database")
-        names = ", ".join(f'"{t.name}"' for t in tables.metadata.sorted_tables)
-        with cleaner.begin() as connection:
-            connection.exec_driver_sql(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE")
+        truncate_all(cleaner)
         return url
 
     def make_world() -> World:

@@ -45,11 +45,11 @@ from optledger.domain.errors import AuthenticationFailed
 from optledger.domain.model import Channel, Scope
 from optledger.domain.secrets import KeyedHasher
 from optledger.services import Services
-from optledger.storage import migrate, tables
+from optledger.storage import migrate
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import service_context
-from tests.conftest import DATABASES, _postgres_database, _postgres_server
+from tests.conftest import DATABASES, _postgres_database, _postgres_server, sqlite_database
 from tests.fakes import MemoryTransactions
 from tests.schemathesis_checks import CHECK_SETTINGS
 
@@ -153,13 +153,7 @@ def _database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     """A fresh database with the current schema: a SQLite file, or a PostgreSQL database
     of its own (migrated, dropped afterwards)."""
     if kind == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('fuzzed') / 'optledger.db'}"
-        engine = make_engine(url)
-        try:
-            tables.metadata.create_all(engine)
-        finally:
-            engine.dispose()
-        yield url
+        yield sqlite_database(tmp_path_factory.mktemp("fuzzed") / "optledger.db")
         return
     with _postgres_database(_postgres_server()) as url:
         migrate.upgrade(url)
