@@ -7,6 +7,7 @@ a failing unit of work leaves nothing behind.
 
 import copy
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -572,8 +573,19 @@ class MemoryImportRunRepository(_Repo):
         )
 
 
+class MemoryCheckRepository(_Repo):
+    def consent(
+        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
+    ) -> tuple[SubscriptionState | None, bool]:
+        address = MemoryAddressRepository(self.s).find(tenant_id, channel, value)
+        subscription = None if address is None else self.s.subscriptions.get((address.id, topic_id))
+        suppressed = (tenant_id, channel, address_hash) in self.s.suppressions
+        return (None if subscription is None else subscription.state), suppressed
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
+        self.checks = MemoryCheckRepository(store)
         self.tenants = MemoryTenantRepository(store)
         self.api_keys = MemoryApiKeyRepository(store)
         self.topics = MemoryTopicRepository(store)
@@ -606,6 +618,15 @@ class MemoryTransactions:
             raise
         self.commits += 1
         return result
+
+    def submit(self, work: Callable[[MemoryUnitOfWork], T]) -> Future[T]:
+        """Writes at once; the future is done when it is returned."""
+        future: Future[T] = Future()
+        try:
+            future.set_result(self.write(work))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
     def read(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
         return work(MemoryUnitOfWork(self.store))

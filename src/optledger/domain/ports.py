@@ -7,6 +7,7 @@ tenant id confines itself to that tenant.
 """
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -224,6 +225,17 @@ class SubscriptionRepository(Protocol):
         ...
 
 
+class CheckRepository(Protocol):
+    """What a single may-send check reads, in one statement: the hot read path."""
+
+    def consent(
+        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
+    ) -> tuple[SubscriptionState | None, bool]:
+        """The subscription state of the address `value` to the topic (None if it has
+        none) and whether `address_hash` is suppressed on the channel."""
+        ...
+
+
 class SuppressionRepository(Protocol):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...
     def add(self, suppression: Suppression) -> bool:
@@ -341,20 +353,36 @@ class OutboxRepository(Protocol):
 class UnitOfWork(Protocol):
     """The repositories of one transaction. It is opened and committed by `Transactions`."""
 
-    tenants: TenantRepository
-    api_keys: ApiKeyRepository
-    topics: TopicRepository
-    contacts: ContactRepository
-    addresses: AddressRepository
-    subscriptions: SubscriptionRepository
-    suppressions: SuppressionRepository
-    events: EventRepository
-    requests: RequestRepository
-    messages: MessageRepository
-    confirmations: ConfirmationRepository
-    outbox: OutboxRepository
-    idempotency: "IdempotencyRepository"
-    import_runs: "ImportRunRepository"
+    @property
+    def tenants(self) -> TenantRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+    @property
+    def topics(self) -> TopicRepository: ...
+    @property
+    def contacts(self) -> ContactRepository: ...
+    @property
+    def addresses(self) -> AddressRepository: ...
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+    @property
+    def suppressions(self) -> SuppressionRepository: ...
+    @property
+    def events(self) -> EventRepository: ...
+    @property
+    def requests(self) -> RequestRepository: ...
+    @property
+    def messages(self) -> MessageRepository: ...
+    @property
+    def confirmations(self) -> ConfirmationRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def idempotency(self) -> "IdempotencyRepository": ...
+    @property
+    def import_runs(self) -> "ImportRunRepository": ...
+    @property
+    def checks(self) -> CheckRepository: ...
 
 
 class Transactions(Protocol):
@@ -363,10 +391,13 @@ class Transactions(Protocol):
     `write` returns only after the work is committed durably; if the work raises, nothing
     it wrote remains and the exception propagates. Implementations may commit several
     concurrent writes together (group commit) as long as each stays atomic on its own.
-    `read` sees committed data and must not write.
+    `submit` queues the same write without waiting: its future resolves once the work is
+    committed, or fails with the work's exception (an asynchronous door awaits it rather
+    than hold a thread). `read` sees committed data and must not write.
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
+    def submit(self, work: Callable[[UnitOfWork], T]) -> Future[T]: ...
     def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
 
 

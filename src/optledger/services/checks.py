@@ -44,6 +44,36 @@ class CheckService:
             )
         )
 
+    def check_one(
+        self, *, tenant_id: int, topic: str, channel: Channel, address: str
+    ) -> CheckResult:
+        """`check` of one address, with one read of the database: the hot path of every
+        sender, asked before each message."""
+        check_storable(("topic", topic))
+        tenant = self._ctx.tenant(tenant_id)
+        key = self._key(tenant=tenant, channel=channel, raw=address)
+        if key is None:
+            return CheckResult(
+                input=address, address=None, allowed=False, reason=Reason.INVALID_ADDRESS
+            )
+        the_topic = self._ctx.topic(tenant_id, topic)
+        state, suppressed = None, False
+        if the_topic is not None:
+            topic_id = the_topic.id
+            state, suppressed = self._ctx.transactions.read(
+                lambda uow: uow.checks.consent(
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    value=key.value,
+                    address_hash=key.address_hash,
+                    topic_id=topic_id,
+                )
+            )
+        decision = decide(topic=the_topic, channel=channel, state=state, suppressed=suppressed)
+        return CheckResult(
+            input=address, address=key.value, allowed=decision.allowed, reason=decision.reason
+        )
+
     def _check(
         self,
         uow: UnitOfWork,

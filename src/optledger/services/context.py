@@ -83,6 +83,9 @@ class ServiceContext:
     _tenants: dict[int, tuple[Tenant, datetime]] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
+    _topics: dict[tuple[int, str], Topic] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def tenant(self, tenant_id: int) -> Tenant:
         """The tenant, kept for TENANT_TTL: every use case needs it, and its settings
@@ -96,6 +99,18 @@ class ServiceContext:
             raise NotFound(kind="tenant", key=str(tenant_id))
         self._tenants[tenant_id] = (tenant, now + TENANT_TTL)
         return tenant
+
+    def topic(self, tenant_id: int, key: str) -> Topic | None:
+        """The tenant's topic `key`, or None if it has none. A topic never changes once
+        created, so a found one is kept for the process's life; an unknown key is asked
+        again each time (it may be created at any moment)."""
+        kept = self._topics.get((tenant_id, key))
+        if kept is not None:
+            return kept
+        topic = self.transactions.read(lambda uow: uow.topics.by_key(tenant_id, key))
+        if topic is not None:
+            self._topics[(tenant_id, key)] = topic
+        return topic
 
     def forget_tenant(self, tenant_id: int) -> None:
         """Drop the kept copy of a tenant whose settings this process just changed."""

@@ -18,6 +18,7 @@ stopped, with no way back from the pages.
 
 import hmac
 from collections.abc import Collection
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -182,6 +183,11 @@ class LinkService:
 
         Forbidden for a topic that may not be left (such messages get no one-click header).
         """
+        return self.submit_one_click(token=token, provenance=provenance).result()
+
+    def submit_one_click(self, *, token: str, provenance: Provenance) -> Future[Change]:
+        """`one_click`, queued: an invalid token raises here, and the future resolves once
+        the change is committed (or fails with the use case's error)."""
         check_provenance(provenance)
         claims, tenant = self._claims(token)
 
@@ -190,7 +196,7 @@ class LinkService:
             scope = LeaveScope.EVERYTHING if link.topic is None else LeaveScope.TOPIC
             return self._leave(uow, link=link, scope=scope, provenance=provenance)
 
-        return self._ctx.transactions.write(work)
+        return self._ctx.transactions.submit(work)
 
     def leave(self, *, token: str, scope: LeaveScope, provenance: Provenance) -> LinkPage:
         """Leave the link's topic or stop everything on the channel; the page after it."""

@@ -2,6 +2,7 @@
 
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 from optledger.domain.channels import Channel
@@ -179,6 +180,21 @@ class SubscriptionService:
         Repeating an unsubscribe succeeds and is recorded with outcome `repeated`. With
         `notify`, one confirmation notice per address is queued.
         """
+        return self.submit_unsubscribe(
+            tenant_id=tenant_id, target=target, topics=topics, provenance=provenance, notify=notify
+        ).result()
+
+    def submit_unsubscribe(
+        self,
+        *,
+        tenant_id: int,
+        target: Target,
+        topics: Sequence[str] | None,
+        provenance: Provenance,
+        notify: bool = False,
+    ) -> Future[ChangeResult]:
+        """`unsubscribe`, queued: invalid input raises here, and the future resolves once
+        the change is committed (or fails with the use case's error)."""
         check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
@@ -199,7 +215,7 @@ class SubscriptionService:
                 _queue_notices(uow, at=now, addresses=resolved.addresses, changes=changes)
             return ChangeResult(changes=tuple(changes))
 
-        return self._ctx.transactions.write(work)
+        return self._ctx.transactions.submit(work)
 
     def resubscribe(
         self,

@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
@@ -1351,29 +1351,120 @@ class SqlImportRunRepository:
         self._connection.execute(statement)
 
 
+class SqlCheckRepository:
+    def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
+        self._executor = executor or CursorExecutor(connection)
+
+    def consent(
+        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
+    ) -> tuple[SubscriptionState | None, bool]:
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "value_digest": _value_digest(value),
+            "address_hash": address_hash,
+            "topic_id": topic_id,
+        }
+        row = self._executor.first(_consent_statement(), parameters)
+        assert row is not None  # a SELECT without FROM returns one row
+        state = None if row.state is None else SubscriptionState(row.state)
+        return state, bool(row.suppressed)
+
+
+@cache
+def _consent_statement() -> Select[*tuple[Any, ...]]:
+    """One row: the address's state for the topic (NULL if none) and whether its hash is
+    suppressed. Both look-ups go through primary or unique keys."""
+    state = (
+        select(subscriptions.c.state)
+        .join(addresses, addresses.c.id == subscriptions.c.address_id)
+        .where(
+            addresses.c.tenant_id == bindparam("tenant_id"),
+            addresses.c.channel == bindparam("channel"),
+            addresses.c.value_digest == bindparam("value_digest"),
+            subscriptions.c.topic_id == bindparam("topic_id"),
+        )
+        .scalar_subquery()
+    )
+    suppressed = (
+        select(suppressions.c.address_hash)
+        .where(
+            suppressions.c.tenant_id == bindparam("tenant_id"),
+            suppressions.c.channel == bindparam("channel"),
+            suppressions.c.address_hash == bindparam("address_hash"),
+        )
+        .exists()
+    )
+    return select(state.label("state"), suppressed.label("suppressed"))
+
+
 class SqlUnitOfWork:
     """The repositories of one transaction, all on one connection (see `ports.UnitOfWork`).
 
-    They share one `CursorExecutor` (`executor`, or a new one) for the hot statements.
+    They share one `CursorExecutor` (`executor`, or a new one) for the hot statements, and
+    each is made when first used: most units of work touch two or three of them.
     """
 
     def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
-        run = executor or CursorExecutor(connection)
-        self.tenants: ports.TenantRepository = SqlTenantRepository(connection, run)
-        self.api_keys: ports.ApiKeyRepository = SqlApiKeyRepository(connection, run)
-        self.topics: ports.TopicRepository = SqlTopicRepository(connection, run)
-        self.contacts: ports.ContactRepository = SqlContactRepository(connection, run)
-        self.addresses: ports.AddressRepository = SqlAddressRepository(connection, run)
-        self.subscriptions: ports.SubscriptionRepository = SqlSubscriptionRepository(
-            connection, run
-        )
-        self.suppressions: ports.SuppressionRepository = SqlSuppressionRepository(connection, run)
-        self.events: ports.EventRepository = SqlEventRepository(connection, run)
-        self.requests: ports.RequestRepository = SqlRequestRepository(connection, run)
-        self.messages: ports.MessageRepository = SqlMessageRepository(connection, run)
-        self.confirmations: ports.ConfirmationRepository = SqlConfirmationRepository(
-            connection, run
-        )
-        self.outbox: ports.OutboxRepository = SqlOutboxRepository(connection, run)
-        self.idempotency: ports.IdempotencyRepository = SqlIdempotencyRepository(connection, run)
-        self.import_runs: ports.ImportRunRepository = SqlImportRunRepository(connection, run)
+        self._connection = connection
+        self._run = executor or CursorExecutor(connection)
+
+    @cached_property
+    def tenants(self) -> ports.TenantRepository:
+        return SqlTenantRepository(self._connection, self._run)
+
+    @cached_property
+    def api_keys(self) -> ports.ApiKeyRepository:
+        return SqlApiKeyRepository(self._connection, self._run)
+
+    @cached_property
+    def topics(self) -> ports.TopicRepository:
+        return SqlTopicRepository(self._connection, self._run)
+
+    @cached_property
+    def contacts(self) -> ports.ContactRepository:
+        return SqlContactRepository(self._connection, self._run)
+
+    @cached_property
+    def addresses(self) -> ports.AddressRepository:
+        return SqlAddressRepository(self._connection, self._run)
+
+    @cached_property
+    def subscriptions(self) -> ports.SubscriptionRepository:
+        return SqlSubscriptionRepository(self._connection, self._run)
+
+    @cached_property
+    def suppressions(self) -> ports.SuppressionRepository:
+        return SqlSuppressionRepository(self._connection, self._run)
+
+    @cached_property
+    def events(self) -> ports.EventRepository:
+        return SqlEventRepository(self._connection, self._run)
+
+    @cached_property
+    def requests(self) -> ports.RequestRepository:
+        return SqlRequestRepository(self._connection, self._run)
+
+    @cached_property
+    def messages(self) -> ports.MessageRepository:
+        return SqlMessageRepository(self._connection, self._run)
+
+    @cached_property
+    def confirmations(self) -> ports.ConfirmationRepository:
+        return SqlConfirmationRepository(self._connection, self._run)
+
+    @cached_property
+    def outbox(self) -> ports.OutboxRepository:
+        return SqlOutboxRepository(self._connection, self._run)
+
+    @cached_property
+    def idempotency(self) -> ports.IdempotencyRepository:
+        return SqlIdempotencyRepository(self._connection, self._run)
+
+    @cached_property
+    def import_runs(self) -> ports.ImportRunRepository:
+        return SqlImportRunRepository(self._connection, self._run)
+
+    @cached_property
+    def checks(self) -> ports.CheckRepository:
+        return SqlCheckRepository(self._connection, self._run)

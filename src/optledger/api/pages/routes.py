@@ -9,6 +9,7 @@ Whatever is wrong with a link's token, every route answers the same 404 page (no
 Nothing here logs the path: it carries the token.
 """
 
+import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -228,8 +229,10 @@ class PageHandlers:
             return plain(ONE_CLICK_BAD_BODY, status=400)
         provenance = _provenance(request, via="one_click", locale=None)
         try:
-            await run_in_threadpool(
-                self._links.one_click, token=request.path_params["token"], provenance=provenance
+            await asyncio.wrap_future(
+                self._links.submit_one_click(
+                    token=request.path_params["token"], provenance=provenance
+                )
             )
         except InvalidLinkToken:
             return plain(ONE_CLICK_NOT_FOUND, status=404)

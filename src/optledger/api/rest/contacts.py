@@ -17,6 +17,7 @@ from optledger.api.rest.common import (
     encode_cursor,
     services,
 )
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import (
     ContactExportOut,
@@ -32,7 +33,7 @@ from optledger.services.contacts import HistoryPage, HistoryQuery
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(route_class=DirectRoute, tags=["contacts"])
 
 _DATE_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 

@@ -14,6 +14,7 @@ from optledger.api.rest.common import (
     require_json,
     services,
 )
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import (
     MAX_ROW_ID,
@@ -25,7 +26,7 @@ from optledger.api.rest.schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["api keys"])
+router = APIRouter(route_class=DirectRoute, tags=["api keys"])
 
 
 @router.post(

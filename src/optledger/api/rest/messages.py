@@ -4,12 +4,13 @@ from fastapi import APIRouter, Depends, Request, status
 
 from optledger.api.rest.auth import Writer
 from optledger.api.rest.common import idempotency_key, require_json, services
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import MessageOut, MessagesIn, MessagesOut
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["messages"])
+router = APIRouter(route_class=DirectRoute, tags=["messages"])
 
 
 @router.post(

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Depends, Path, Request, status
 
 from optledger.api.rest.auth import Checker, Writer
 from optledger.api.rest.common import Door, idempotency_key, require_json, services
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import MAX_ROW_ID, CancelIn, RequestOut, UnsubscribeRequestIn
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["unsubscribe requests"])
+router = APIRouter(route_class=DirectRoute, tags=["unsubscribe requests"])
 
 RequestId = Annotated[
     int, Path(ge=1, le=MAX_ROW_ID, description="The request's `id`.", examples=[31])

@@ -1,9 +1,12 @@
 """`/v1/subscriptions`, `/v1/unsubscribe`, `/v1/resubscribe`: consent changes, at once."""
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request
 
 from optledger.api.rest.auth import Writer
 from optledger.api.rest.common import Door, idempotency_key, require_json, services
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import (
     ChangeOut,
@@ -19,7 +22,9 @@ from optledger.api.rest.schemas import (
 __all__ = ["router"]
 
 router = APIRouter(
-    tags=["subscriptions"], dependencies=[Depends(require_json), Depends(idempotency_key)]
+    route_class=DirectRoute,
+    tags=["subscriptions"],
+    dependencies=[Depends(require_json), Depends(idempotency_key)],
 )
 
 
@@ -63,17 +68,20 @@ def confirm(request: Request, principal: Writer, door: Door, body: ConfirmIn) ->
     summary="Unsubscribe from topics, or from everything",
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
 )
-def unsubscribe(request: Request, principal: Writer, door: Door, body: UnsubscribeIn) -> ChangesOut:
+async def unsubscribe(
+    request: Request, principal: Writer, door: Door, body: UnsubscribeIn
+) -> ChangesOut:
     """Unsubscribe the target from `topics`, or from everything when `topics` is omitted
     or null. Repeating it succeeds, with outcome `repeated`. `404` for an unknown contact
     or message; `403` for a topic that cannot be unsubscribed from."""
-    result = services(request).subscriptions.unsubscribe(
+    committed = services(request).subscriptions.submit_unsubscribe(
         tenant_id=principal.tenant_id,
         target=body.target(),
         topics=body.topics,
         notify=body.notify,
         provenance=door.provenance(body),
     )
+    result = await asyncio.wrap_future(committed)
     return ChangesOut.of(result.changes)
 
 

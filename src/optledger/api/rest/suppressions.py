@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from optledger.api.rest.auth import Admin, BulkAdmin
 from optledger.api.rest.common import Door, idempotency_key, services
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem, problem_responses
 from optledger.api.rest.schemas import ImportReportOut
 from optledger.services.suppressions import (
@@ -48,7 +49,7 @@ _EXPORT_CONTENT: Final = {
     NDJSON: {"schema": {"type": "string"}},
 }
 
-router = APIRouter(tags=["suppressions"])
+router = APIRouter(route_class=DirectRoute, tags=["suppressions"])
 
 
 @router.post(

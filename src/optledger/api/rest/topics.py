@@ -14,12 +14,13 @@ from optledger.api.rest.common import (
     require_json,
     services,
 )
+from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import problem_responses
 from optledger.api.rest.schemas import CreateTopicIn, TopicOut, TopicPage
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["topics"])
+router = APIRouter(route_class=DirectRoute, tags=["topics"])
 
 
 @router.post(
