@@ -631,6 +631,9 @@ class MemoryTransactions:
     def read(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
         return work(MemoryUnitOfWork(self.store))
 
+    def lookup(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
+        return self.read(work)
+
 
 class MemorySpool:
     def __init__(self) -> None:

@@ -18,7 +18,7 @@ from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
-from tests.builders import service_context
+from tests.builders import every_check_verdict, service_context
 from tests.conftest import DATABASES, sqlite_database, truncate_all
 from tests.fakes import FrozenClock
 from tests.property.ledger_machine import World, machine
@@ -128,6 +128,17 @@ def test_ten_thousand_addresses_in_one_check(services, tenant_id):
         addresses=[f"S{i}@example.com" for i in range(10_000)],
     )
     assert [r.allowed for r in results] == [i % 2 == 1 for i in range(10_000)]
+
+
+def test_a_single_check_answers_as_a_batch_of_one_on_sql(services, tenant_id):
+    for topic, channel, address in every_check_verdict(services, tenant_id):
+        (expected,) = services.checks.check(
+            tenant_id=tenant_id, topic=topic, channel=channel, addresses=[address]
+        )
+        got = services.checks.check_one(
+            tenant_id=tenant_id, topic=topic, channel=channel, address=address
+        )
+        assert got == expected
 
 
 def test_erase_and_history_on_sql(services, tenant_id):

@@ -378,3 +378,81 @@ def test_close_without_writes(engine: Engine) -> None:
 def test_max_batch_must_be_positive(engine: Engine) -> None:
     with pytest.raises(ValueError, match="max_batch must be at least 1"):
         SqlTransactions(engine, max_batch=0)
+
+
+def test_a_submitted_write_resolves_once_committed(
+    engine: Engine, transactions: SqlTransactions, pool: ThreadPoolExecutor
+) -> None:
+    commits = count_commits(engine)
+    gate, held, _ = queue_behind_gate(transactions, pool, [])
+    submitted = transactions.submit(add_tenant("queued"))
+    assert not submitted.done()
+    gate.open()
+    assert held.result(WAIT) == 1
+    assert submitted.result(WAIT) == 2
+    assert tenant_names(engine) == ["gate", "queued"]
+    assert commits[0] == 2
+
+
+def test_a_submitted_write_fails_with_its_own_error(
+    engine: Engine, transactions: SqlTransactions
+) -> None:
+    def failing(uow: UnitOfWork) -> None:
+        add_tenant("half")(uow)
+        raise Boom
+
+    with pytest.raises(Boom):
+        transactions.submit(failing).result(WAIT)
+    assert tenant_names(engine) == []
+
+
+def test_submit_after_close_is_refused(engine: Engine) -> None:
+    transactions = SqlTransactions(engine)
+    transactions.close()
+    with pytest.raises(TransactionsClosed):
+        transactions.submit(add_tenant("late"))
+
+
+def test_lookup_sees_committed_writes_outside_a_transaction(
+    transactions: SqlTransactions,
+) -> None:
+    assert transactions.lookup(lambda uow: uow.tenants.get(1)) is None
+    tenant_id = transactions.write(add_tenant("acme"))
+    tenant = transactions.lookup(lambda uow: uow.tenants.get(tenant_id))
+    assert tenant is not None
+    assert tenant.name == "acme"
+    # The reader it used was given back with no transaction open, and serves reads again.
+    (reader,) = transactions._readers._idle
+    assert not reader.in_transaction()
+    assert transactions.read(lambda uow: uow.tenants.get(tenant_id)) == tenant
+
+
+def test_lookup_refuses_a_work_that_begins_a_transaction(transactions: SqlTransactions) -> None:
+    tenant_id = transactions.write(add_tenant("acme"))
+    with pytest.raises(RuntimeError, match="began a transaction"):
+        # `all` runs on SQLAlchemy's execution layer, which begins a transaction.
+        transactions.lookup(lambda uow: uow.tenants.all())
+    assert transactions._readers._idle == []
+    assert transactions.lookup(lambda uow: uow.tenants.get(tenant_id)) is not None
+
+
+def test_a_reader_that_failed_is_not_used_again(transactions: SqlTransactions) -> None:
+    readers = transactions._readers
+    transactions.read(lambda uow: None)
+    (kept,) = readers._idle
+    with pytest.raises(DBAPIError):
+        transactions.read(add_tenant("sneaky"))
+    assert readers._idle == []
+    assert kept.closed
+    transactions.read(lambda uow: None)
+    (fresh,) = readers._idle
+    assert fresh is not kept
+
+
+def test_close_closes_idle_readers(engine: Engine) -> None:
+    transactions = SqlTransactions(engine)
+    transactions.read(lambda uow: None)
+    (kept,) = transactions._readers._idle
+    transactions.close()
+    assert kept.closed
+    assert transactions._readers._idle == []

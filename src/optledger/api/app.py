@@ -11,11 +11,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Receive, Scope, Send
 
 from optledger import __version__
 from optledger.api.explorer import install_api_explorer
-from optledger.api.express import ExpressLane
+from optledger.api.express import ExpressFastAPI
 from optledger.api.guard import ErrorGuard, describe
 from optledger.api.headers import HeaderLimits
 from optledger.api.pages import create_pages_app
@@ -79,7 +78,7 @@ def create_app(
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
 
-    app = _Application(
+    app = ExpressFastAPI(
         title="optledger",
         version=__version__,
         summary="Consent ledger: may we contact this address, on this channel, about this topic?",
@@ -120,22 +119,6 @@ def create_app(
     app.add_middleware(HeaderLimits, limits=limits)
     app.add_middleware(ErrorGuard)  # added last: the outermost, around every door
     return app
-
-
-class _Application(FastAPI):
-    """FastAPI, with the express lane (`optledger.api.express`) in front of it."""
-
-    _express: ExpressLane | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if self._express is None:
-                self._express = ExpressLane(self)
-            if self._express.takes(scope):
-                scope["app"] = self
-                await self._express(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
 
 
 def _safely(check: Callable[[], bool]) -> bool:

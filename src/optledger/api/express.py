@@ -32,11 +32,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from optledger.api.rest.direct import DirectHandler, direct_handler
 
-__all__ = ["ExpressLane"]
+__all__ = ["ExpressFastAPI", "ExpressLane"]
 
 _ExceptionHandler = Callable[[Request, Exception], Any]
 _UNHANDLED: Final = (500, Exception)
 """Keys of `exception_handlers` Starlette gives its outermost error middleware instead."""
+
+
+class ExpressFastAPI(FastAPI):
+    """FastAPI, with the express lane in front of it (built at the first request, when
+    the application is complete)."""
+
+    _express: "ExpressLane | None" = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self._express is None:
+                self._express = ExpressLane(self)
+            if self._express.takes(scope):
+                scope["app"] = self
+                await self._express(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class ExpressLane:

@@ -393,12 +393,16 @@ class Transactions(Protocol):
     concurrent writes together (group commit) as long as each stays atomic on its own.
     `submit` queues the same write without waiting: its future resolves once the work is
     committed, or fails with the work's exception (an asynchronous door awaits it rather
-    than hold a thread). `read` sees committed data and must not write.
+    than hold a thread). `read` sees committed data and must not write. `lookup` is `read`
+    for a work that runs exactly one statement, a SELECT: one statement sees one
+    committed state by itself, so it runs without a transaction around it (the hottest
+    read, a check, saves the BEGIN and the ROLLBACK).
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def submit(self, work: Callable[[UnitOfWork], T]) -> Future[T]: ...
     def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+    def lookup(self, work: Callable[[UnitOfWork], T]) -> T: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ class CheckService:
         state, suppressed = None, False
         if the_topic is not None:
             topic_id = the_topic.id
-            state, suppressed = self._ctx.transactions.read(
+            state, suppressed = self._ctx.transactions.lookup(
                 lambda uow: uow.checks.consent(
                     tenant_id=tenant_id,
                     channel=channel,

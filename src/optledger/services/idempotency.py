@@ -62,13 +62,18 @@ backlog drains at the pace responses are stored). No scheduled job is needed.
 import hashlib
 import struct
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from optledger.domain.ports import IdempotencyRecord, UnitOfWork
 from optledger.services.context import ServiceContext
 from optledger.services.results import Principal
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -208,6 +213,29 @@ class IdempotencyService:
         Returns the response now kept: this one, or, if another request with this key
         stored a response first and it is still live, that first response.
         """
+        return self.submit_store(
+            principal=principal,
+            credential=credential,
+            key=key,
+            fingerprint=fingerprint,
+            status=status,
+            content_type=content_type,
+            body=body,
+        ).result()
+
+    def submit_store(
+        self,
+        *,
+        principal: Principal,
+        credential: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        content_type: str | None,
+        body: bytes,
+    ) -> Future[StoredResponse]:
+        """`store`, queued: the future resolves to the response kept once it is
+        committed."""
         if not is_valid_key(key):
             raise ValueError("an idempotency key is 1-255 visible ASCII characters")
         if status >= 500:
@@ -246,13 +274,16 @@ class IdempotencyService:
                 return None, purged
             return uow.idempotency.get(principal.tenant_id, principal.key_id, key), purged
 
-        kept, purged = self._ctx.transactions.write(work)
-        if purged == PURGE_BATCH:
-            with self._lock:
-                self._next_purge = None  # more may be waiting: purge again at the next store
-        if kept is None:
-            return response
-        return self._open(kept, credential=credential) or response
+        def outcome(written: tuple[IdempotencyRecord | None, int]) -> StoredResponse:
+            kept, purged = written
+            if purged == PURGE_BATCH:
+                with self._lock:
+                    self._next_purge = None  # more may be waiting: purge at the next store
+            if kept is None:
+                return response
+            return self._open(kept, credential=credential) or response
+
+        return _then(self._ctx.transactions.submit(work), outcome)
 
     def claim(self, *, principal: Principal, key: str) -> bool:
         """Mark this API key's idempotency key as running in this process; False if it
@@ -288,3 +319,18 @@ class IdempotencyService:
                 return False
             self._next_purge = now + PURGE_INTERVAL
             return True
+
+
+def _then(written: Future[T], outcome: Callable[[T], R]) -> Future[R]:
+    """A future of `outcome(value)` once `written` has its value (or of its error). The
+    outcome runs where `written` resolves, the writer thread: it must stay cheap."""
+    result: Future[R] = Future()
+
+    def resolve(done: Future[T]) -> None:
+        try:
+            result.set_result(outcome(done.result()))
+        except BaseException as exc:
+            result.set_exception(exc)
+
+    written.add_done_callback(resolve)
+    return result

@@ -193,6 +193,36 @@ class SqlTransactions:
         self._readers.give_back(connection)
         return result
 
+    def lookup(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work`, which runs one SELECT, on a reader connection outside a transaction:
+        SQLite in autocommit mode, psycopg with autocommit on for the statement."""
+        if self._closed:
+            raise TransactionsClosed
+        connection = self._reader()
+        driver = connection.connection.driver_connection
+        postgresql = connection.dialect.name == "postgresql"
+        try:
+            if postgresql:
+                driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                result = work(SqlUnitOfWork(connection))
+            finally:
+                if postgresql:
+                    driver.autocommit = False  # type: ignore[union-attr]
+        except DBAPIError as exc:
+            connection.close()
+            if exc.connection_invalidated or is_sqlite_busy(exc):
+                raise Unavailable from exc
+            raise
+        except BaseException:
+            connection.close()
+            raise
+        if connection.in_transaction():  # a work that ran more than it should have
+            connection.close()
+            raise RuntimeError("lookup() was given a work that began a transaction")
+        self._readers.give_back(connection)
+        return result
+
     def _reader(self) -> Connection:
         """An idle reader connection, or a new one from the engine's pool."""
         connection = self._readers.take()

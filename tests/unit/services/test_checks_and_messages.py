@@ -3,11 +3,12 @@ import pytest
 from optledger.domain.channels import Channel
 from optledger.domain.errors import Conflict, FieldError, InvalidInput
 from optledger.domain.links import ListUnsubscribeHeaders
+from optledger.domain.model import ConsentMode
 from optledger.domain.policy import Reason
 from optledger.services.messages import MessageSpec
 from optledger.services.results import CheckResult, RegisteredMessage
 from optledger.services.targets import AddressTarget
-from tests.builders import PUBLIC_URL
+from tests.builders import PUBLIC_URL, every_check_verdict
 from tests.unit.conftest import API
 
 EMAIL = Channel.EMAIL
@@ -95,3 +96,31 @@ def test_a_bad_batch_reports_every_problem_and_writes_nothing(services, tenant_i
     ]
     assert transactions.store.messages == {}
     assert transactions.store.addresses == {}
+
+
+def test_a_single_check_answers_as_a_batch_of_one(services, tenant_id):
+    asked = every_check_verdict(services, tenant_id)
+    reasons = set()
+    for topic, channel, address in asked:
+        (expected,) = services.checks.check(
+            tenant_id=tenant_id, topic=topic, channel=channel, addresses=[address]
+        )
+        got = services.checks.check_one(
+            tenant_id=tenant_id, topic=topic, channel=channel, address=address
+        )
+        assert got == expected
+        reasons.add(got.reason)
+    assert reasons == set(Reason)
+
+
+def test_a_topic_created_after_a_check_of_it_is_found(services, tenant_id):
+    def check() -> Reason:
+        return services.checks.check_one(
+            tenant_id=tenant_id, topic="later", channel=EMAIL, address="a@example.com"
+        ).reason
+
+    assert check() is Reason.UNKNOWN_TOPIC
+    services.topics.create_topic(
+        tenant_id=tenant_id, key="later", name="Later", consent_mode=ConsentMode.OPT_OUT
+    )
+    assert check() is Reason.OPT_OUT_DEFAULT

@@ -12,9 +12,10 @@ application untouched, so streaming responses of ordinary requests stay streamed
 For a request it touches:
 
 1. Authenticate. Keys are scoped to the bearer API key (its tenant and its id), so the
-   middleware asks `services.tenants.authenticate` itself (in the thread pool: services
-   are synchronous). No valid API key: the request passes through untouched and the
-   route answers `401` as it would without the header.
+   middleware asks `services.tenants.authenticate` itself (in the event loop, like the
+   routes' own authentication: a key is nearly always known to the process already).
+   No valid API key: the request passes through untouched and the route answers `401`
+   as it would without the header.
 2. Authorise. The route the request is for names the scope it needs (its
    `require(scope)` dependency, read with `auth.required_scope`). A request no route
    takes, or from a key whose scope is too low, passes through untouched, before the
@@ -48,6 +49,7 @@ anyway; the response is still sent (a retry would run the use case again, which 
 consent changes records a `repeated` event) and the failure is logged, by its type only.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -56,7 +58,6 @@ from tempfile import SpooledTemporaryFile
 from typing import Final
 
 from fastapi.routing import iter_route_contexts
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -160,9 +161,7 @@ class IdempotencyMiddleware:
     ) -> None:
         idempotency = self._services.idempotency
         principal = caller.principal
-        stored = await run_in_threadpool(
-            idempotency.find, principal=principal, credential=caller.secret, key=key
-        )
+        stored = idempotency.find(principal=principal, credential=caller.secret, key=key)
         if stored is not None:
             await _answer_from(stored, request, send)
             return
@@ -170,9 +169,7 @@ class IdempotencyMiddleware:
             await _send_in_use(send)
             return
         try:
-            stored = await run_in_threadpool(
-                idempotency.find, principal=principal, credential=caller.secret, key=key
-            )
+            stored = idempotency.find(principal=principal, credential=caller.secret, key=key)
             if stored is not None:
                 await _answer_from(stored, request, send)
                 return
@@ -193,7 +190,7 @@ class IdempotencyMiddleware:
         if secret is None:
             return None
         try:
-            principal = await run_in_threadpool(self._services.tenants.authenticate, secret=secret)
+            principal = self._services.tenants.authenticate(secret=secret)
         except AuthenticationFailed:
             return None
         return _Caller(principal=principal, secret=secret)
@@ -211,8 +208,7 @@ class IdempotencyMiddleware:
         self, response: "_Captured", *, caller: _Caller, key: str, request: str
     ) -> StoredResponse | None:
         try:
-            return await run_in_threadpool(
-                self._services.idempotency.store,
+            kept = self._services.idempotency.submit_store(
                 principal=caller.principal,
                 credential=caller.secret,
                 key=key,
@@ -221,6 +217,7 @@ class IdempotencyMiddleware:
                 content_type=response.content_type,
                 body=response.body,
             )
+            return await asyncio.wrap_future(kept)
         except Exception as exc:  # the response is sent all the same
             _log.error(
                 "the response to an idempotent request could not be stored: %s", describe(exc)
@@ -293,7 +290,7 @@ async def _spool(receive: Receive) -> _Spooled | None:
                 return None
             chunk: bytes = message.get("body", b"")
             digest.update(chunk)
-            await run_in_threadpool(spool.write, chunk)
+            spool.write(chunk)
             if not message.get("more_body", False):
                 spool.seek(0)
                 return _Spooled(file=spool, sha256=digest.digest())
@@ -311,7 +308,7 @@ def _feeding(body: _Spooled, receive: Receive) -> Receive:
         nonlocal done
         if done:
             return await receive()
-        chunk = await run_in_threadpool(body.file.read, _FEED_CHUNK)
+        chunk = body.file.read(_FEED_CHUNK)
         done = len(chunk) < _FEED_CHUNK
         return {"type": "http.request", "body": chunk, "more_body": not done}
 
