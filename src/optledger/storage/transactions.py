@@ -173,35 +173,23 @@ class SqlTransactions:
 
     def read(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a read-only transaction in the calling thread."""
-        if self._closed:
-            raise TransactionsClosed
-        connection = self._reader()
-        try:
+
+        def in_transaction(connection: Connection) -> T:
             transaction = connection.begin()
             try:
-                result = work(SqlUnitOfWork(connection))
+                return work(SqlUnitOfWork(connection))
             finally:
                 transaction.rollback()
-        except DBAPIError as exc:
-            connection.close()
-            if exc.connection_invalidated or is_sqlite_busy(exc):
-                raise Unavailable from exc
-            raise
-        except BaseException:
-            connection.close()
-            raise
-        self._readers.give_back(connection)
-        return result
+
+        return self._on_reader(in_transaction)
 
     def lookup(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work`, which runs one SELECT, on a reader connection outside a transaction:
         SQLite in autocommit mode, psycopg with autocommit on for the statement."""
-        if self._closed:
-            raise TransactionsClosed
-        connection = self._reader()
-        driver = connection.connection.driver_connection
-        postgresql = connection.dialect.name == "postgresql"
-        try:
+
+        def alone(connection: Connection) -> T:
+            driver = connection.connection.driver_connection
+            postgresql = connection.dialect.name == "postgresql"
             if postgresql:
                 driver.autocommit = True  # type: ignore[union-attr]
             try:
@@ -209,6 +197,20 @@ class SqlTransactions:
             finally:
                 if postgresql:
                     driver.autocommit = False  # type: ignore[union-attr]
+            if connection.in_transaction():  # a work that ran more than it should have
+                raise RuntimeError("lookup() was given a work that began a transaction")
+            return result
+
+        return self._on_reader(alone)
+
+    def _on_reader(self, run: Callable[[Connection], T]) -> T:
+        """`run` on an idle reader connection (or a new one), given back afterwards; a
+        connection `run` failed on is closed instead, so a broken one is never reused."""
+        if self._closed:
+            raise TransactionsClosed
+        connection = self._reader()
+        try:
+            result = run(connection)
         except DBAPIError as exc:
             connection.close()
             if exc.connection_invalidated or is_sqlite_busy(exc):
@@ -217,9 +219,6 @@ class SqlTransactions:
         except BaseException:
             connection.close()
             raise
-        if connection.in_transaction():  # a work that ran more than it should have
-            connection.close()
-            raise RuntimeError("lookup() was given a work that began a transaction")
         self._readers.give_back(connection)
         return result
 
