@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -77,12 +78,15 @@ def test_table_prints_ratio_goal_and_verdict() -> None:
         optledger_p99_ms=None,
         ceiling_p99_ms=None,
         ratio=0.4,
+        failures=0,
         passed=True,
     )
+    failed = replace(result, failures=3, passed=False)
 
     assert table([result]).splitlines()[2] == (
         "| w3-import | sqlite | 40,000/s | — | 100,000/s | — | 0.40x | >= 0.35x ceiling | PASS |"
     )
+    assert table([failed]).splitlines()[2].endswith("| MISS (3 failed) |")
 
 
 def test_sweep_plot_has_both_panels_and_lines() -> None:
@@ -142,6 +146,7 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
             sample = result["rounds"][0][side]
             assert sample["throughput"] > 0, (result["workload"], side)
             assert sample["failures"] == 0, (result["workload"], side, sample)
+        assert result["failures"] == 0
         assert result["ratio"] == pytest.approx(
             result["optledger_throughput"] / result["ceiling_throughput"]
         )
