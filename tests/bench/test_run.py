@@ -1,4 +1,4 @@
-"""`python -m bench.run` keeps working: its parsing, verdicts and plots exactly, and a
+"""`python -m bench.run` keeps working: its parsing, verdicts and plot drawing exactly, and a
 one-second pass of its workloads on both databases (docs/decisions/0022).
 
 The wrk and polars parts need `scripts/install --bench`; without them only those are
@@ -117,7 +117,6 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     else:
         workloads = ["w3-import"] + (["w1-unsubscribe"] if HAS_WRK and HAS_POLARS else [])
     output = tmp_path / "results.json"
-    plots = tmp_path / "plots" if HAS_WRK and target.kind == "sqlite" else None
 
     run(
         databases=[target],
@@ -126,7 +125,7 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
         sizes=TINY,
         workers=None,
         output=output,
-        plots=plots,
+        plots=None,  # the sweep is the same measurements again; its drawing is tested above
     )
 
     report = json.loads(output.read_text())
@@ -158,11 +157,6 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     if "w2-list-check" in by_name:
         assert by_name["w2-list-check"]["rounds"][0]["optledger"]["detail"]["allowed"] == 150
         assert by_name["w2-list-check"]["rounds"][0]["ceiling"]["detail"]["allowed"] == 150
-    if plots is not None:
-        assert sorted(p.name for p in plots.iterdir()) == [
-            "w1-unsubscribe-sqlite.svg",
-            "w2-check-max-sqlite.svg",
-        ]
     if not (HAS_WRK and HAS_POLARS):
         pytest.skip(f"ran {workloads} only; the rest {NEEDS_BENCH_INSTALL}")
 
