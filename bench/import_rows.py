@@ -48,6 +48,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
+        data_dir.mkdir()
         env = environment(data_dir, args.database_url)
         source = Path(scratch) / "optouts.csv"
         write_csv(source, rows=args.rows, bad_line=args.bad_line)
