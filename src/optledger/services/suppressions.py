@@ -31,7 +31,7 @@ running the file again is a new import that applies every row again (recorded as
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -39,7 +39,7 @@ from itertools import islice
 from typing import Final, Protocol
 
 from optledger.domain.channels import Channel, parse_channel
-from optledger.domain.errors import FieldError, InvalidInput
+from optledger.domain.errors import Conflict, FieldError, InvalidInput
 from optledger.domain.model import (
     Action,
     Address,
@@ -88,6 +88,7 @@ BATCH_TARGET: Final = 0.04
 """Seconds of work per write batch; with its commit, about 50 ms of the write lock."""
 FIRST_BATCH_ROWS: Final = 100
 MAX_BATCH_ROWS: Final = 5_000
+CONFLICT_ATTEMPTS: Final = 3
 BATCH_NOTICE: Final = "consent.changed.batch"
 """The outbox kind of an import batch: `{"event_ids": [...]}`, the batch's ledger events
 that changed something (a single change queues one `consent.changed` per event)."""
@@ -382,22 +383,32 @@ class SuppressionService:
         rows = _in_write_order(spool.replay(), start=position)
         size = FIRST_BATCH_ROWS
         while batch := list(islice(rows, size)):
-            done = self._ctx.transactions.write(
-                partial(
-                    self._write_batch,
-                    run=run,
-                    position=position,
-                    batch=batch,
-                    topics=topics,
-                    provenance=provenance,
-                )
+            work = partial(
+                self._write_batch,
+                run=run,
+                position=position,
+                batch=batch,
+                topics=topics,
+                provenance=provenance,
             )
+            done = self._write_batch_retrying(work)
             position += len(batch)
             changed += done.changed
             repeated += done.repeated
             size = _next_batch_size(size, rows=len(batch), seconds=done.seconds)
             observer.writing(written=position, total=run.rows)
         return _Totals(changed=changed, repeated=repeated)
+
+    def _write_batch_retrying(self, work: Callable[[UnitOfWork], _Batch]) -> _Batch:
+        """Write a batch; again should another process add one of its addresses or
+        suppressions after the batch looked for them (PostgreSQL: writers run side by
+        side), up to `CONFLICT_ATTEMPTS` times. The next attempt finds them."""
+        for _ in range(CONFLICT_ATTEMPTS - 1):
+            try:
+                return self._ctx.transactions.write(work)
+            except Conflict:
+                continue
+        return self._ctx.transactions.write(work)
 
     def _write_batch(
         self,
