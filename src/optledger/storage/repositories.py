@@ -338,6 +338,29 @@ def _new_ids(executor: CursorExecutor, table: Table, count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
+def _sqlite_rows(
+    executor: CursorExecutor, table: Table, rows: Sequence[dict[str, object]]
+) -> tuple[str, list[list[object]]]:
+    """The INSERT of `rows` for `executemany`, and their values in its order, converted
+    as `Plan.values` converts them; each distinct value of a converted column (the
+    batch's few datetimes) is converted once."""
+    names = tuple(rows[0])
+    plan = executor.plan(_insert(table), names)
+    position = {name: index for index, name in enumerate(names)}
+    order = [position[key] for key in plan.keys]
+    values = [[row_values[i] for i in order] for row_values in (list(r.values()) for r in rows)]
+    for index, process in plan.processors:
+        converted: dict[object, object] = {}
+        for row_values in values:
+            value = row_values[index]
+            if value is not None:
+                found = converted.get(value)
+                if found is None:
+                    found = converted[value] = process(value)
+                row_values[index] = found
+    return plan.sql, values
+
+
 def _insert_many(executor: CursorExecutor, table: Table, rows: Sequence[dict[str, object]]) -> None:
     """Insert `rows` (dicts with the same keys, in the same order) into `table`; a
     uniqueness clash raises `Conflict` (the transaction must then be rolled back to the
@@ -352,8 +375,7 @@ def _insert_many(executor: CursorExecutor, table: Table, rows: Sequence[dict[str
                 f'COPY "{table.name}" ({columns}) FROM STDIN', (tuple(r.values()) for r in rows)
             )
         else:
-            plan = executor.plan(_insert(table), names)
-            executor.run_many(plan.sql, [plan.values(row) for row in rows])  # type: ignore[misc]
+            executor.run_many(*_sqlite_rows(executor, table, rows))
     except IntegrityError as exc:
         raise Conflict(f"a row of {table.name} already exists") from exc
 
@@ -483,8 +505,12 @@ def _event_from_row(row: Record) -> ConsentEvent:
     )
 
 
-def _event_values(event: ConsentEvent) -> dict[str, object]:
+def _event_values(
+    event: ConsentEvent, *, texts: tuple[str, str] | None = None
+) -> dict[str, object]:
+    """The event's columns; `texts`: its provenance's tags and context as JSON, if made."""
     provenance = event.provenance
+    tags, context = texts or (_json(list(provenance.tags)), _json(dict(provenance.context)))
     return {
         "tenant_id": event.tenant_id,
         "occurred_at": _to_db(event.occurred_at),
@@ -500,8 +526,8 @@ def _event_values(event: ConsentEvent) -> dict[str, object]:
         "actor": provenance.actor,
         "device": provenance.device,
         "entrypoint": provenance.entrypoint,
-        "tags": _json(list(provenance.tags)),
-        "context": _json(dict(provenance.context)),
+        "tags": tags,
+        "context": context,
         "request_id": provenance.request_id,
         "idempotency_key": provenance.idempotency_key,
         "locale": provenance.locale,
@@ -1159,10 +1185,18 @@ class SqlEventRepository:
     def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
         """Append the events (their `id`s are ignored); returns the new ids, in order."""
         ids = _new_ids(self._executor, consent_events, len(events))
-        rows = [
-            {"id": event_id, **_event_values(event)}
-            for event_id, event in zip(ids, events, strict=True)
-        ]
+        # The events of a batch share their provenance: its JSON columns are made once.
+        provenances: dict[int, tuple[str, str]] = {}
+        rows = []
+        for event_id, event in zip(ids, events, strict=True):
+            provenance = event.provenance
+            texts = provenances.get(id(provenance))
+            if texts is None:
+                texts = provenances[id(provenance)] = (
+                    _json(list(provenance.tags)),
+                    _json(dict(provenance.context)),
+                )
+            rows.append({"id": event_id, **_event_values(event, texts=texts)})
         _insert_many(self._executor, consent_events, rows)
         return ids
 
