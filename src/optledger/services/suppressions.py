@@ -16,9 +16,14 @@ An import runs in two passes (decisions 0008 and 0009):
    the file it is. With `skip_invalid` the bad rows are counted and the first
    `MAX_LISTED_ERRORS` of them listed in the report.
 2. Write. The spooled rows are applied in batches, each one write transaction holding
-   its rows' state, ledger events and outbox rows and the import's progress together.
+   its rows' state, ledger events, one outbox row and the import's progress together.
    Batches are sized to last about `BATCH_TARGET` seconds each, so another writer of
-   the same database (a server taking opt-outs) waits at most about one batch.
+   the same database (a server taking opt-outs) waits at most about one batch. A batch
+   is written in bulk (decision 0021): its addresses and state are read with a few
+   statements, each row's outcome is decided in order as `set_suppressed` and
+   `set_topic_state` decide it, and the new rows go in with one `executemany` (SQLite)
+   or COPY (PostgreSQL) per table. Every row is still its own ledger event; the outbox
+   row, `consent.changed.batch`, names the batch's events that changed something.
 
 Progress is kept in an import run, identified by the tenant and the SHA-256 of the
 spooled rows. An import that failed or was stopped part way can simply be run again:
