@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from optledger.domain.channels import Channel
-from optledger.domain.errors import InvalidLinkToken
+from optledger.domain.errors import Conflict, InvalidLinkToken
 from optledger.domain.links import LinkClaims
 from optledger.domain.model import (
     Address,
@@ -250,6 +250,24 @@ class MemoryAddressRepository(_Repo):
         self.s.addresses[address.id] = address
         return address
 
+    def add_many(
+        self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
+    ) -> list[Address]:
+        for channel, value, _ in keys:
+            if self.find(tenant_id, channel, value) is not None:
+                raise Conflict("this address already exists")
+        return [
+            self.add(
+                tenant_id=tenant_id,
+                channel=channel,
+                value=value,
+                address_hash=address_hash,
+                contact_id=None,
+                created_at=created_at,
+            )
+            for channel, value, address_hash in keys
+        ]
+
     def get(self, tenant_id: int, address_id: int) -> Address | None:
         address = self.s.addresses.get(address_id)
         return address if address and address.tenant_id == tenant_id else None
@@ -289,6 +307,10 @@ class MemorySubscriptionRepository(_Repo):
     def put(self, subscription: Subscription) -> None:
         self.s.subscriptions[(subscription.address_id, subscription.topic_id)] = subscription
 
+    def put_many(self, rows: Sequence[Subscription]) -> None:
+        for row in rows:
+            self.put(row)
+
     def remove(self, address_id: int, topic_id: int) -> None:
         self.s.subscriptions.pop((address_id, topic_id), None)
 
@@ -326,6 +348,15 @@ class MemorySuppressionRepository(_Repo):
             return False
         self.s.suppressions[key] = suppression
         return True
+
+    def add_many(self, rows: Sequence[Suppression]) -> None:
+        for row in rows:
+            if not self.add(row):
+                raise Conflict("a row of suppressions already exists")
+
+    def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
+        found = (self.s.suppressions.get((tenant_id, channel, h)) for h in hashes)
+        return {s.address_hash: s.reason for s in found if s is not None}
 
     def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
         key = (tenant_id, channel, address_hash)
@@ -366,6 +397,9 @@ class MemoryEventRepository(_Repo):
         event_id = self.s.next_id("event")
         self.s.events[event_id] = replace(event, id=event_id)
         return event_id
+
+    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
+        return [self.add(event) for event in events]
 
     def query(
         self, tenant_id: int, *, where: EventFilter, after_id: int, limit: int

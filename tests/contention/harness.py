@@ -9,7 +9,7 @@ alternately `POST /v1/unsubscribe` (REST) and `POST /u/{token}` with
 `List-Unsubscribe=One-Click` (RFC 8058), each followed at once by `GET /v1/checks` of its
 address. Afterwards every opt-out's address history is read back.
 
-The server's log is left in `work/server.log`. Used by tests/contention (100,000 rows,
+The server's log is left in `work/server.log`. Used by tests/contention (300,000 rows,
 200 opt-outs) and bench/import_contention.py (1,000,000 rows, 1,000 opt-outs).
 """
 

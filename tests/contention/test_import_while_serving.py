@@ -1,6 +1,6 @@
 """No opt-out is refused or lost while a CLI import writes the database a server uses.
 
-`optledger serve` and `optledger import suppressions` of 100,000 rows run as two processes
+`optledger serve` and `optledger import suppressions` of 300,000 rows run as two processes
 on one database; 200 opt-outs, half over REST and half by RFC 8058 one-click, are sent at
 a steady rate during the import's write pass (see tests/contention/harness.py). On SQLite
 and PostgreSQL. The full-size run (1,000,000 rows, 1,000 opt-outs) is
@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import DATABASES, truncate_all
 from tests.contention.harness import run
 
-ROWS = 100_000
+ROWS = 300_000
+"""Enough that the write pass outlasts the opt-outs: bulk batches (decision 0021) write
+100,000 rows in under the 10 s the opt-outs take."""
 OPT_OUTS = 200
 RATE = 20.0
 """Opt-outs a second: 200 take 10 s, well inside the import's write pass."""

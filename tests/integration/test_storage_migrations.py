@@ -24,7 +24,7 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0005"]
+            assert versions.scalars().all() == ["0006"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
@@ -36,8 +36,8 @@ def test_check_drift_reports_a_difference(empty_database_url: str) -> None:
     engine = make_engine(empty_database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(text("DROP INDEX ix_addresses_address_hash"))
-        assert migrate.check_drift(engine) == ["add_index ix_addresses_address_hash"]
+            connection.execute(text("DROP INDEX ix_consent_events_address_id"))
+        assert migrate.check_drift(engine) == ["add_index ix_consent_events_address_id"]
     finally:
         engine.dispose()
 
@@ -57,6 +57,7 @@ def test_revisions_never_import_optledger() -> None:
         "0003_tenant_pages.py",
         "0004_import_runs.py",
         "0005_idempotency_bound_to_keys.py",
+        "0006_import_indexes.py",
     ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -83,5 +84,25 @@ def test_import_runs_downgrade_and_upgrade_again(empty_database_url: str) -> Non
             assert "import_runs" not in inspect(connection).get_table_names()
         migrate.upgrade(engine)
         assert migrate.check_drift(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_import_indexes_downgrade_and_upgrade_again(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0005")
+            names = {i["name"] for i in inspect(connection).get_indexes("addresses")}
+            assert sorted(n for n in names if n and n.startswith("ix_")) == [
+                "ix_addresses_address_hash",
+                "ix_addresses_contact_id",
+            ]
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+        with engine.connect() as connection:
+            names = {i["name"] for i in inspect(connection).get_indexes("addresses")}
+        assert sorted(n for n in names if n and n.startswith("ix_")) == ["ix_addresses_contact_id"]
     finally:
         engine.dispose()

@@ -194,6 +194,13 @@ class AddressRepository(Protocol):
         contact_id: int | None,
         created_at: datetime,
     ) -> Address: ...
+    def add_many(
+        self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
+    ) -> list[Address]:
+        """Add new addresses without a contact, from (channel, value, hash) each, in one go
+        (imports); `Conflict` if one exists already."""
+        ...
+
     def get(self, tenant_id: int, address_id: int) -> Address | None: ...
     def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None: ...
     def find_many(
@@ -211,6 +218,10 @@ class SubscriptionRepository(Protocol):
     def get(self, address_id: int, topic_id: int) -> Subscription | None: ...
     def put(self, subscription: Subscription) -> None:
         """Insert or replace the row for (address, topic)."""
+        ...
+
+    def put_many(self, rows: Sequence[Subscription]) -> None:
+        """`put` each row (at most one per (address, topic)) in one go (imports)."""
         ...
 
     def remove(self, address_id: int, topic_id: int) -> None: ...
@@ -241,6 +252,15 @@ class SuppressionRepository(Protocol):
     def add(self, suppression: Suppression) -> bool:
         """Suppress the address; False (and the existing suppression kept) if it was
         suppressed already. One statement: the hot path of every opt-out."""
+        ...
+
+    def add_many(self, rows: Sequence[Suppression]) -> None:
+        """Add suppressions that do not exist yet, in one go (imports); `Conflict` if one
+        does."""
+        ...
+
+    def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
+        """hash → reason of the suppressed hashes among `hashes`."""
         ...
 
     def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
@@ -286,6 +306,10 @@ class EventFilter:
 class EventRepository(Protocol):
     def add(self, event: ConsentEvent) -> int:
         """Append the event; returns its id, increasing in insertion order."""
+        ...
+
+    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
+        """Append the events in one go (imports); returns their new ids, in order."""
         ...
 
     def query(

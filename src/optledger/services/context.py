@@ -185,7 +185,7 @@ def ensure_address(
     return address
 
 
-def _event(
+def consent_event(
     *,
     tenant_id: int,
     at: datetime,
@@ -266,7 +266,7 @@ def set_topic_state(
             uow.subscriptions.put(
                 Subscription(address_id=address.id, topic_id=topic.id, state=state, updated_at=at)
             )
-    event = _event(
+    event = consent_event(
         tenant_id=topic.tenant_id,
         at=at,
         action=action,
@@ -314,7 +314,7 @@ def set_suppressed(
     else:
         changed = uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
     outcome = Outcome.CHANGED if changed else Outcome.REPEATED
-    event = _event(
+    event = consent_event(
         tenant_id=address.tenant_id,
         at=at,
         action=Action.SUPPRESS if suppressed else Action.UNSUPPRESS,

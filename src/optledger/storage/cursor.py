@@ -42,10 +42,10 @@ How:
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, NoReturn, Protocol, cast
 
 from sqlalchemy import Connection, Executable
 from sqlalchemy import types as sqltypes
@@ -274,6 +274,38 @@ class CursorExecutor:
     def run_driver_sql(self, sql: str) -> None:
         """Run a parameterless statement given as SQL (savepoints)."""
         self._execute(sql, None)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement, given as SQL in the driver's parameter style, once for each
+        row of DBAPI values (`executemany`: the bulk paths)."""
+        cursor = self._the_cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except self._dialect.loaded_dbapi.Error as error:
+            self._failed(error, cursor)
+
+    def copy_rows(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        """Stream `rows` into a `COPY … FROM STDIN` (psycopg only: the bulk paths)."""
+        cursor: Any = self._the_cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except self._dialect.loaded_dbapi.Error as error:
+            self._failed(error, cursor)
+
+    def _the_cursor(self) -> DBAPICursor:
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = self._connection.connection.cursor()
+        return cursor
+
+    def _failed(self, error: Exception, cursor: DBAPICursor) -> NoReturn:
+        # SQLAlchemy closes the cursor unless the connection is lost (then it goes).
+        self._cursor = None
+        # Neither the SQL nor the parameters go into the error.
+        self._connection._handle_dbapi_exception(error, None, None, cursor, None)
+        raise error  # pragma: no cover - the handler always raises
 
     def _execute(
         self, sql: str, values: Sequence[object] | dict[str, object] | None, *, fetch: bool = False

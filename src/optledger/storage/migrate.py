@@ -73,7 +73,7 @@ def check_drift(engine_or_url: Engine | str) -> list[str]:
     """The differences between `tables.metadata` and the database; empty when none.
 
     Each entry names the operation that would bring the database in line with the
-    tables, e.g. `add_index ix_addresses_address_hash`.
+    tables, e.g. `add_index ix_consent_events_address_id`.
     """
     with _engine(engine_or_url) as engine, engine.connect() as connection:
         context = MigrationContext.configure(connection)
