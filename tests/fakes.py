@@ -582,6 +582,20 @@ class MemoryCheckRepository(_Repo):
         suppressed = (tenant_id, channel, address_hash) in self.s.suppressions
         return (None if subscription is None else subscription.state), suppressed
 
+    def suppressed_among(
+        self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
+    ) -> set[str]:
+        return MemorySuppressionRepository(self.s).suppressed(tenant_id, channel, hashes)
+
+    def states_among(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+    ) -> dict[str, SubscriptionState]:
+        known = MemoryAddressRepository(self.s).find_many(tenant_id, channel, values)
+        states = MemorySubscriptionRepository(self.s).states(
+            topic_id, [a.id for a in known.values()]
+        )
+        return {v: states[a.id] for v, a in known.items() if a.id in states}
+
 
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:

@@ -235,6 +235,20 @@ class CheckRepository(Protocol):
         none) and whether `address_hash` is suppressed on the channel."""
         ...
 
+    def suppressed_among(
+        self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
+    ) -> set[str]:
+        """The hashes among `hashes` that are suppressed on the channel, in one statement
+        however many there are (a list check's batch)."""
+        ...
+
+    def states_among(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+    ) -> dict[str, SubscriptionState]:
+        """Address value → its state for the topic, for the addresses among `values` that
+        have one, in one statement however many there are."""
+        ...
+
 
 class SuppressionRepository(Protocol):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...

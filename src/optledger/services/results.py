@@ -22,6 +22,7 @@ __all__ = [
     "CheckResult",
     "CreatedKey",
     "CreatedTenant",
+    "LineCheckResult",
     "Principal",
     "RegisteredMessage",
     "RequestView",
@@ -60,6 +61,20 @@ class CheckResult:
     input: str
     address: str | None
     """The normalised address; None when the input is not a valid address."""
+    allowed: bool
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class LineCheckResult:
+    """The decision for one line of a list."""
+
+    line: int
+    """The line's number in the list, from 1 (blank lines are counted, not answered)."""
+    input: str
+    """The line without surrounding white space."""
+    address: str | None
+    """The normalised address; None when the line is not a valid address."""
     allowed: bool
     reason: Reason
 
