@@ -587,6 +587,10 @@ class MemoryCheckRepository(_Repo):
     ) -> set[str]:
         return MemorySuppressionRepository(self.s).suppressed(tenant_id, channel, hashes)
 
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
+        return None if len(found) > limit else found
+
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
     ) -> dict[str, SubscriptionState]:

@@ -24,7 +24,13 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from optledger.domain.errors import InvalidInput
 
-__all__ = ["PHONE_CHANNELS", "Channel", "mask_address", "normalise_address"]
+__all__ = [
+    "PHONE_CHANNELS",
+    "Channel",
+    "mask_address",
+    "normalise_address",
+    "normalise_addresses",
+]
 
 MAX_ADDRESS_LENGTH = 4096
 
@@ -80,6 +86,28 @@ def normalise_address(
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise InvalidInput.of(field, "a push token must not contain spaces or control characters")
     return value
+
+
+def normalise_addresses(
+    *, channel: Channel, raws: list[str], default_region: str
+) -> list[str | None]:
+    """`normalise_address` of each of `raws`, in order, None for each invalid one: the
+    same answers, with the fast email path tried inline (a list has millions)."""
+    if channel is not Channel.EMAIL:
+        return [_normalised_or_none(channel, raw, default_region) for raw in raws]
+    fast = _fast_email
+    values: list[str | None] = []
+    for raw in raws:
+        value = fast(raw.strip())
+        values.append(_normalised_or_none(channel, raw, default_region) if value is None else value)
+    return values
+
+
+def _normalised_or_none(channel: Channel, raw: str, default_region: str) -> str | None:
+    try:
+        return normalise_address(channel=channel, raw=raw, default_region=default_region)
+    except InvalidInput:
+        return None
 
 
 def _normalise_email(value: str, *, field: str) -> str:

@@ -242,6 +242,10 @@ class CheckRepository(Protocol):
         however many there are (a list check's batch)."""
         ...
 
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        """Every suppressed hash on the channel, or None if there are more than `limit`."""
+        ...
+
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
     ) -> dict[str, SubscriptionState]:

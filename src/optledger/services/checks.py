@@ -1,10 +1,10 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Final
 
-from optledger.domain.channels import Channel
+from optledger.domain.channels import Channel, normalise_addresses
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import SubscriptionState, Tenant, Topic
 from optledger.domain.policy import Decision, Reason, decide
@@ -13,11 +13,15 @@ from optledger.services.context import AddressKey, ServiceContext
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "CheckService"]
+__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "SUPPRESSION_SET_LIMIT", "CheckService"]
 
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
+SUPPRESSION_SET_LIMIT: Final = 1_000_000
+"""Most suppressions on a channel that a list longer than one batch reads whole (about
+150 MB of hashes), instead of looking its lines up batch by batch: one scan of the table
+costs less than a million index probes (decision 0020)."""
 
 
 class CheckService:
@@ -84,80 +88,111 @@ class CheckService:
         """The decision for each non-blank line of `lines`, in order, as `check` answers
         it, however long the list.
 
-        The lines are read and answered LIST_BATCH at a time: each batch is normalised and
-        hashed, then its suppressed hashes and its subscription states are read in one
-        statement each, so memory is bounded by a batch, not by the list. The tenant and
-        the topic are read here, before the first line; each batch is a read of its own.
+        The lines are answered LIST_BATCH at a time: each batch is normalised and hashed
+        in one pass, and its subscription states read in one statement. Suppressions are
+        read in one statement per batch too, except that a list longer than one batch
+        reads the channel's whole set of suppressed hashes once, at its second batch, when
+        there are at most SUPPRESSION_SET_LIMIT. Memory is bounded by a batch and that set,
+        not by the list. The tenant and the topic are read here, before the first line.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         the_topic = self._ctx.topic(tenant_id, topic)
         numbered = ((number, line.strip()) for number, line in enumerate(lines, start=1))
         batches = _batches((pair for pair in numbered if pair[1]), size=LIST_BATCH)
-        decisions = _Decisions(topic=the_topic, channel=channel)
-        return (
-            result
-            for batch in batches
-            for result in self._check_batch(
-                tenant=tenant, topic=the_topic, channel=channel, batch=batch, decisions=decisions
-            )
-        )
+        return self._check_batches(batches, tenant=tenant, topic=the_topic, channel=channel)
 
-    def _check_batch(
+    def _check_batches(
         self,
+        batches: Iterator[list[tuple[int, str]]],
         *,
         tenant: Tenant,
         topic: Topic | None,
         channel: Channel,
-        batch: list[tuple[int, str]],
-        decisions: "_Decisions",
-    ) -> list[LineCheckResult]:
-        keys = [self._key(tenant=tenant, channel=channel, raw=text) for _, text in batch]
-        valid = [key for key in keys if key is not None]
-        suppressed: set[str] = set()
-        states: dict[str, SubscriptionState] = {}
-        if topic is not None and valid:
-            topic_id = topic.id
-
-            def read(uow: UnitOfWork) -> tuple[set[str], dict[str, SubscriptionState]]:
-                hashes = {key.address_hash for key in valid}
-                values = {key.value for key in valid}
-                return (
-                    uow.checks.suppressed_among(
-                        tenant_id=tenant.id, channel=channel, hashes=hashes
-                    ),
-                    uow.checks.states_among(
-                        tenant_id=tenant.id, channel=channel, topic_id=topic_id, values=values
-                    ),
-                )
-
-            suppressed, states = self._ctx.transactions.read(read)
-        results = []
-        for (number, text), key in zip(batch, keys, strict=True):
-            if key is None:
-                results.append(
-                    LineCheckResult(
-                        line=number,
-                        input=text,
-                        address=None,
-                        allowed=False,
-                        reason=Reason.INVALID_ADDRESS,
+    ) -> Iterator[LineCheckResult]:
+        decisions = _decisions(topic=topic, channel=channel)
+        every_suppressed: set[str] | None = None
+        for index, batch in enumerate(batches):
+            if index == 1 and topic is not None:
+                every_suppressed = self._ctx.transactions.read(
+                    lambda uow: uow.checks.all_suppressed(
+                        tenant_id=tenant.id, channel=channel, limit=SUPPRESSION_SET_LIMIT
                     )
                 )
+            yield from self._check_batch(
+                batch,
+                tenant=tenant,
+                topic=topic,
+                channel=channel,
+                decisions=decisions,
+                every_suppressed=every_suppressed,
+            )
+
+    def _check_batch(
+        self,
+        batch: list[tuple[int, str]],
+        *,
+        tenant: Tenant,
+        topic: Topic | None,
+        channel: Channel,
+        decisions: dict[tuple[SubscriptionState | None, bool], Decision],
+        every_suppressed: set[str] | None,
+    ) -> list[LineCheckResult]:
+        values = normalise_addresses(
+            channel=channel, raws=[text for _, text in batch], default_region=tenant.default_region
+        )
+        valid = [value for value in values if value is not None]
+        hashes = dict(
+            zip(
+                valid,
+                self._ctx.hasher.address_hashes(tenant_id=tenant.id, channel=channel, values=valid),
+                strict=True,
+            )
+        )
+        suppressed, states = self._read(
+            tenant_id=tenant.id,
+            topic=topic,
+            channel=channel,
+            hashes=hashes,
+            every_suppressed=every_suppressed,
+        )
+        invalid = Reason.INVALID_ADDRESS
+        results = []
+        for (number, text), value in zip(batch, values, strict=True):
+            if value is None:
+                results.append(LineCheckResult(number, text, None, False, invalid))
                 continue
-            decision = decisions.of(
-                state=states.get(key.value), suppressed=key.address_hash in suppressed
-            )
-            results.append(
-                LineCheckResult(
-                    line=number,
-                    input=text,
-                    address=key.value,
-                    allowed=decision.allowed,
-                    reason=decision.reason,
-                )
-            )
+            decision = decisions[states.get(value), hashes[value] in suppressed]
+            results.append(LineCheckResult(number, text, value, decision.allowed, decision.reason))
         return results
+
+    def _read(
+        self,
+        *,
+        tenant_id: int,
+        topic: Topic | None,
+        channel: Channel,
+        hashes: dict[str, str],
+        every_suppressed: set[str] | None,
+    ) -> tuple[Collection[str], dict[str, SubscriptionState]]:
+        """The suppressed hashes among `hashes` (value → hash), or a superset of them,
+        and value → state."""
+        if topic is None or not hashes:
+            return set(), {}
+        topic_id = topic.id
+
+        def read(uow: UnitOfWork) -> tuple[Collection[str], dict[str, SubscriptionState]]:
+            suppressed = every_suppressed
+            if suppressed is None:
+                suppressed = uow.checks.suppressed_among(
+                    tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
+                )
+            states = uow.checks.states_among(
+                tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
+            )
+            return suppressed, states
+
+        return self._ctx.transactions.read(read)
 
     def _check(
         self,
@@ -207,23 +242,18 @@ class CheckService:
             return None
 
 
-class _Decisions:
-    """`decide` for one topic and channel, kept per (state, suppressed): a list of millions
-    of lines has at most eight distinct answers."""
-
-    def __init__(self, *, topic: Topic | None, channel: Channel) -> None:
-        self._topic = topic
-        self._channel = channel
-        self._kept: dict[tuple[SubscriptionState | None, bool], Decision] = {}
-
-    def of(self, *, state: SubscriptionState | None, suppressed: bool) -> Decision:
-        kept = self._kept.get((state, suppressed))
-        if kept is None:
-            kept = decide(
-                topic=self._topic, channel=self._channel, state=state, suppressed=suppressed
-            )
-            self._kept[(state, suppressed)] = kept
-        return kept
+def _decisions(
+    *, topic: Topic | None, channel: Channel
+) -> dict[tuple[SubscriptionState | None, bool], Decision]:
+    """`decide` for one topic and channel, for every (state, suppressed): a list of
+    millions of lines has at most eight distinct answers."""
+    return {
+        (state, suppressed): decide(
+            topic=topic, channel=channel, state=state, suppressed=suppressed
+        )
+        for state in (None, *SubscriptionState)
+        for suppressed in (False, True)
+    }
 
 
 def _batches(items: Iterable[tuple[int, str]], *, size: int) -> Iterator[list[tuple[int, str]]]:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Connection,
     Delete,
     Executable,
+    Integer,
     Row,
     Select,
     String,
@@ -1384,8 +1385,12 @@ class SqlCheckRepository:
             "channel": channel.value,
             "keys": _key_list(dialect, hashes),
         }
-        rows = self._connection.execute(_suppressed_among_statement(dialect), parameters)
-        return {str(row.address_hash) for row in rows}
+        return set(self._executor.column(_suppressed_among_statement(dialect), parameters))
+
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
+        found = set(self._executor.column(_all_suppressed_statement(), parameters))
+        return None if len(found) > limit else found
 
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
@@ -1398,9 +1403,9 @@ class SqlCheckRepository:
             "topic_id": topic_id,
             "keys": _key_list(dialect, [_value_digest(value) for value in requested]),
         }
-        rows = self._connection.execute(_states_among_statement(dialect), parameters)
+        rows = self._executor.all(_states_among_statement(dialect), parameters)
         # A digest names one value; comparing the value as well keeps that an assumption.
-        return {row.value: SubscriptionState(row.state) for row in rows if row.value in requested}
+        return {value: SubscriptionState(state) for value, state in rows if value in requested}
 
 
 def _key_list(dialect_name: str, keys: Collection[str]) -> object:
@@ -1419,7 +1424,7 @@ def _among(dialect_name: str, column: ColumnElement[str]) -> ColumnElement[bool]
 
 
 @cache
-def _suppressed_among_statement(dialect_name: str) -> Select[tuple[str]]:
+def _suppressed_among_statement(dialect_name: str) -> Select[str]:
     return select(suppressions.c.address_hash).where(
         suppressions.c.tenant_id == bindparam("tenant_id"),
         suppressions.c.channel == bindparam("channel"),
@@ -1428,7 +1433,19 @@ def _suppressed_among_statement(dialect_name: str) -> Select[tuple[str]]:
 
 
 @cache
-def _states_among_statement(dialect_name: str) -> Select[tuple[str, str]]:
+def _all_suppressed_statement() -> Select[str]:
+    return (
+        select(suppressions.c.address_hash)
+        .where(
+            suppressions.c.tenant_id == bindparam("tenant_id"),
+            suppressions.c.channel == bindparam("channel"),
+        )
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _states_among_statement(dialect_name: str) -> Select[str, str]:
     return (
         select(addresses.c.value, subscriptions.c.state)
         .join_from(addresses, subscriptions, subscriptions.c.address_id == addresses.c.id)
