@@ -591,6 +591,18 @@ class MemoryCheckRepository(_Repo):
         found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
         return None if len(found) > limit else found
 
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        found = {
+            a.value: sub.state
+            for (address_id, t), sub in self.s.subscriptions.items()
+            if t == topic_id
+            and (a := self.s.addresses[address_id]).tenant_id == tenant_id
+            and a.channel is channel
+        }
+        return None if len(found) > limit else found
+
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
     ) -> dict[str, SubscriptionState]:

@@ -144,13 +144,17 @@ def test_a_single_check_answers_as_a_batch_of_one_on_sql(services, tenant_id):
 
 @pytest.mark.parametrize(
     "set_limit",
-    [pytest.param(1_000_000, id="suppressions-read-whole"), pytest.param(10, id="per-batch")],
+    [
+        pytest.param(1_000_000, id="read-whole"),
+        pytest.param(3, id="states-whole"),  # the 1,000 suppressions per batch
+        pytest.param(0, id="per-batch"),
+    ],
 )
 def test_a_list_check_answers_as_the_batch_check_on_sql(
     services, tenant_id, monkeypatch, set_limit
 ):
     monkeypatch.setattr(checks, "LIST_BATCH", 700)  # several batches, one split mid-list
-    monkeypatch.setattr(checks, "SUPPRESSION_SET_LIMIT", set_limit)
+    monkeypatch.setattr(checks, "WHOLE_READ_LIMIT", set_limit)
     verdicts = every_check_verdict(services, tenant_id)
     text = "email\n" + "".join(f"s{i}@example.com\n" for i in range(0, 3_000, 3))
     services.suppressions.import_csv(

@@ -246,6 +246,13 @@ class CheckRepository(Protocol):
         """Every suppressed hash on the channel, or None if there are more than `limit`."""
         ...
 
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        """Address value → state for the topic, of every address on the channel that has
+        one, or None if there are more than `limit`."""
+        ...
+
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
     ) -> dict[str, SubscriptionState]:

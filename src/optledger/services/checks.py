@@ -1,6 +1,6 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Final
 
@@ -13,15 +13,15 @@ from optledger.services.context import AddressKey, ServiceContext
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "SUPPRESSION_SET_LIMIT", "CheckService"]
+__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService"]
 
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
-SUPPRESSION_SET_LIMIT: Final = 1_000_000
-"""Most suppressions on a channel that a list longer than one batch reads whole (about
-150 MB of hashes), instead of looking its lines up batch by batch: one scan of the table
-costs less than a million index probes (decision 0020)."""
+WHOLE_READ_LIMIT: Final = 1_000_000
+"""Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
+a topic, that a list longer than one batch reads whole instead of looking its lines up
+batch by batch: one scan costs less than a million index probes (decision 0020)."""
 
 
 class CheckService:
@@ -92,8 +92,9 @@ class CheckService:
         in one pass, and its subscription states read in one statement. Suppressions are
         read in one statement per batch too, except that a list longer than one batch
         reads the channel's whole set of suppressed hashes once, at its second batch, when
-        there are at most SUPPRESSION_SET_LIMIT. Memory is bounded by a batch and that set,
-        not by the list. The tenant and the topic are read here, before the first line.
+        there are at most WHOLE_READ_LIMIT, and the topic's states likewise. Memory is
+        bounded by a batch and those sets, not by the list. The tenant and the topic are
+        read here, before the first line.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
@@ -111,22 +112,25 @@ class CheckService:
         channel: Channel,
     ) -> Iterator[LineCheckResult]:
         decisions = _decisions(topic=topic, channel=channel)
-        every_suppressed: set[str] | None = None
+        whole: _Whole = (None, None)
         for index, batch in enumerate(batches):
             if index == 1 and topic is not None:
-                every_suppressed = self._ctx.transactions.read(
-                    lambda uow: uow.checks.all_suppressed(
-                        tenant_id=tenant.id, channel=channel, limit=SUPPRESSION_SET_LIMIT
-                    )
-                )
+                whole = self._read_whole(tenant_id=tenant.id, topic_id=topic.id, channel=channel)
             yield from self._check_batch(
-                batch,
-                tenant=tenant,
-                topic=topic,
-                channel=channel,
-                decisions=decisions,
-                every_suppressed=every_suppressed,
+                batch, tenant=tenant, topic=topic, channel=channel, decisions=decisions, whole=whole
             )
+
+    def _read_whole(self, *, tenant_id: int, topic_id: int, channel: Channel) -> "_Whole":
+        def read(uow: UnitOfWork) -> _Whole:
+            checks = uow.checks
+            return (
+                checks.all_suppressed(tenant_id=tenant_id, channel=channel, limit=WHOLE_READ_LIMIT),
+                checks.all_states(
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, limit=WHOLE_READ_LIMIT
+                ),
+            )
+
+        return self._ctx.transactions.read(read)
 
     def _check_batch(
         self,
@@ -136,7 +140,7 @@ class CheckService:
         topic: Topic | None,
         channel: Channel,
         decisions: dict[tuple[SubscriptionState | None, bool], Decision],
-        every_suppressed: set[str] | None,
+        whole: "_Whole",
     ) -> list[LineCheckResult]:
         values = normalise_addresses(
             channel=channel, raws=[text for _, text in batch], default_region=tenant.default_region
@@ -154,7 +158,7 @@ class CheckService:
             topic=topic,
             channel=channel,
             hashes=hashes,
-            every_suppressed=every_suppressed,
+            whole=whole,
         )
         invalid = Reason.INVALID_ADDRESS
         results = []
@@ -173,23 +177,28 @@ class CheckService:
         topic: Topic | None,
         channel: Channel,
         hashes: dict[str, str],
-        every_suppressed: set[str] | None,
-    ) -> tuple[Collection[str], dict[str, SubscriptionState]]:
-        """The suppressed hashes among `hashes` (value → hash), or a superset of them,
-        and value → state."""
+        whole: "_Whole",
+    ) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
+        """The suppressed hashes among `hashes` (value → hash) and their states (value →
+        state), or supersets of them where `whole` has them."""
+        every_suppressed, every_state = whole
         if topic is None or not hashes:
             return set(), {}
+        if every_suppressed is not None and every_state is not None:
+            return every_suppressed, every_state
         topic_id = topic.id
 
-        def read(uow: UnitOfWork) -> tuple[Collection[str], dict[str, SubscriptionState]]:
+        def read(uow: UnitOfWork) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
             suppressed = every_suppressed
             if suppressed is None:
                 suppressed = uow.checks.suppressed_among(
                     tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
                 )
-            states = uow.checks.states_among(
-                tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
-            )
+            states = every_state
+            if states is None:
+                states = uow.checks.states_among(
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
+                )
             return suppressed, states
 
         return self._ctx.transactions.read(read)
@@ -240,6 +249,10 @@ class CheckService:
             return self._ctx.address_key(tenant=tenant, channel=channel, raw=raw)
         except InvalidInput:
             return None
+
+
+_Whole = tuple[set[str] | None, dict[str, SubscriptionState] | None]
+"""A channel's every suppressed hash and a topic's every state, where read whole."""
 
 
 def _decisions(

@@ -1392,6 +1392,18 @@ class SqlCheckRepository:
         found = set(self._executor.column(_all_suppressed_statement(), parameters))
         return None if len(found) > limit else found
 
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "topic_id": topic_id,
+            "limit": limit + 1,
+        }
+        rows = self._executor.all(_all_states_statement(), parameters)
+        return None if len(rows) > limit else {v: SubscriptionState(s) for v, s in rows}
+
     def states_among(
         self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
     ) -> dict[str, SubscriptionState]:
@@ -1439,6 +1451,20 @@ def _all_suppressed_statement() -> Select[str]:
         .where(
             suppressions.c.tenant_id == bindparam("tenant_id"),
             suppressions.c.channel == bindparam("channel"),
+        )
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _all_states_statement() -> Select[str, str]:
+    return (
+        select(addresses.c.value, subscriptions.c.state)
+        .join_from(addresses, subscriptions, subscriptions.c.address_id == addresses.c.id)
+        .where(
+            addresses.c.tenant_id == bindparam("tenant_id"),
+            addresses.c.channel == bindparam("channel"),
+            subscriptions.c.topic_id == bindparam("topic_id"),
         )
         .limit(bindparam("limit", type_=Integer))
     )
