@@ -616,6 +616,36 @@ class MemoryCheckRepository(_Repo):
         suppressed = (tenant_id, channel, address_hash) in self.s.suppressions
         return (None if subscription is None else subscription.state), suppressed
 
+    def suppressed_among(
+        self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
+    ) -> set[str]:
+        return MemorySuppressionRepository(self.s).suppressed(tenant_id, channel, hashes)
+
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
+        return None if len(found) > limit else found
+
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        found = {
+            a.value: sub.state
+            for (address_id, t), sub in self.s.subscriptions.items()
+            if t == topic_id
+            and (a := self.s.addresses[address_id]).tenant_id == tenant_id
+            and a.channel is channel
+        }
+        return None if len(found) > limit else found
+
+    def states_among(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+    ) -> dict[str, SubscriptionState]:
+        known = MemoryAddressRepository(self.s).find_many(tenant_id, channel, values)
+        states = MemorySubscriptionRepository(self.s).states(
+            topic_id, [a.id for a in known.values()]
+        )
+        return {v: states[a.id] for v, a in known.items() if a.id in states}
+
 
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:

@@ -13,7 +13,8 @@ from optledger.domain.errors import InvalidInput
 from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
-from optledger.services import Services
+from optledger.services import Services, checks
+from optledger.services.checks import MAX_CHECK_BATCH
 from optledger.services.contacts import HistoryQuery
 from optledger.services.targets import AddressTarget, ContactTarget
 from optledger.storage.engine import make_engine
@@ -139,6 +140,54 @@ def test_a_single_check_answers_as_a_batch_of_one_on_sql(services, tenant_id):
             tenant_id=tenant_id, topic=topic, channel=channel, address=address
         )
         assert got == expected
+
+
+@pytest.mark.parametrize(
+    "set_limit",
+    [
+        pytest.param(1_000_000, id="read-whole"),
+        pytest.param(3, id="states-whole"),  # the 1,000 suppressions per batch
+        pytest.param(0, id="per-batch"),
+    ],
+)
+def test_a_list_check_answers_as_the_batch_check_on_sql(
+    services, tenant_id, monkeypatch, set_limit
+):
+    monkeypatch.setattr(checks, "LIST_BATCH", 700)  # several batches, one split mid-list
+    monkeypatch.setattr(checks, "WHOLE_READ_LIMIT", set_limit)
+    verdicts = every_check_verdict(services, tenant_id)
+    text = "email\n" + "".join(f"s{i}@example.com\n" for i in range(0, 3_000, 3))
+    services.suppressions.import_csv(
+        tenant_id=tenant_id, chunks=[text.encode()], skip_invalid=False, provenance=API
+    )
+    generated = [f"S{i}@Example.com" if i % 7 else f"not-{i}@" for i in range(3_000)]
+    for topic, channel in sorted({(topic, channel) for topic, channel, _ in verdicts}):
+        asked = [address for t, c, address in verdicts if (t, c) == (topic, channel)]
+        lines = [*asked, "", *generated, "   ", *asked, "bücher@bücher.de"]
+        expected = [
+            result
+            for start in range(0, len(lines), MAX_CHECK_BATCH)
+            for result in services.checks.check(
+                tenant_id=tenant_id,
+                topic=topic,
+                channel=channel,
+                addresses=[line.strip() for line in lines[start : start + MAX_CHECK_BATCH]],
+            )
+        ]
+        got = list(
+            services.checks.check_list(
+                tenant_id=tenant_id, topic=topic, channel=channel, lines=lines
+            )
+        )
+        numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]
+        assert [r.line for r in got] == numbers
+        assert [(r.input, r.address, r.allowed, r.reason) for r in got] == [
+            (r.input, r.address, r.allowed, r.reason) for r in expected if r.input
+        ]
+    (blocked,) = services.checks.check_list(
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, lines=["s3@example.com"]
+    )
+    assert (blocked.line, blocked.reason) == (1, Reason.SUPPRESSED)
 
 
 def test_erase_and_history_on_sql(services, tenant_id):

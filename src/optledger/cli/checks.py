@@ -3,7 +3,6 @@
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from itertools import islice
 from pathlib import Path
 from typing import IO, Annotated, Final
 
@@ -12,11 +11,12 @@ import typer
 from optledger.cli.common import TenantOption, open_services, tenant_id
 from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
-from optledger.services.checks import MAX_CHECK_BATCH
 
 __all__ = ["check"]
 
 _STDIN: Final = "-"
+_ECHO_BATCH: Final = 10_000
+"""Allowed addresses written to stdout at once."""
 
 
 def check(
@@ -39,15 +39,21 @@ def check(
     blocked: Counter[str] = Counter()
     with _open(file) as stream, open_services() as services:
         owner = tenant_id(services, tenant)
-        for batch in _batches(_addresses(stream), size=MAX_CHECK_BATCH):
-            for result in services.checks.check(
-                tenant_id=owner, topic=topic, channel=channel, addresses=batch
-            ):
-                if result.allowed:
-                    allowed += 1
-                    typer.echo(result.address)
-                else:
-                    blocked[result.reason.value] += 1
+        results = services.checks.check_list(
+            tenant_id=owner, topic=topic, channel=channel, lines=_lines(stream)
+        )
+        out: list[str] = []
+        for result in results:
+            if result.allowed:
+                allowed += 1
+                out.append(result.address or "")
+                if len(out) == _ECHO_BATCH:
+                    typer.echo("\n".join(out))
+                    out.clear()
+            else:
+                blocked[result.reason.value] += 1
+        if out:
+            typer.echo("\n".join(out))
     typer.echo(
         f"checked {allowed + blocked.total()}: {allowed} allowed, {blocked.total()} blocked",
         err=True,
@@ -66,16 +72,9 @@ def _open(file: str) -> AbstractContextManager[IO[bytes]]:
     return Path(file).open("rb")
 
 
-def _addresses(lines: Iterable[bytes]) -> Iterator[str]:
+def _lines(lines: Iterable[bytes]) -> Iterator[str]:
     for number, raw in enumerate(lines, start=1):
         try:
-            line = raw.decode("utf-8")
+            yield raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidInput.of(f"line {number}", "is not UTF-8 text") from None
-        if address := line.strip():
-            yield address
-
-
-def _batches(items: Iterator[str], *, size: int) -> Iterator[list[str]]:
-    while batch := list(islice(items, size)):
-        yield batch

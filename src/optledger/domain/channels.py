@@ -4,7 +4,10 @@ An address is the unit that is suppressed, so two spellings of one mailbox or on
 number must normalise to the same string. The rules:
 
 - email: validated by email-validator without DNS; IDNA domains are kept in Unicode form;
-  the whole address is lower-cased. RFC 5321 lets a local part be case-sensitive, but no
+  the whole address is lower-cased. The common case (a plain ASCII dot-atom local part and
+  an ASCII host name) is checked by one regular expression that accepts only what the
+  validator accepts and gives the same result (decision 0020); anything else goes to the
+  validator. RFC 5321 lets a local part be case-sensitive, but no
   large mailbox provider treats it so, and suppressing "Ann@x" when "ann@x" opted out is
   the safe error. Dots and "+tags" are kept: they can be different mailboxes.
 - sms, whatsapp, voice: parsed by phonenumbers with the tenant's default region for
@@ -12,16 +15,36 @@ number must normalise to the same string. The rules:
 - push: the device token exactly as given, without surrounding white space.
 """
 
+import re
 from enum import StrEnum
+from typing import Final
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from optledger.domain.errors import InvalidInput
 
-__all__ = ["PHONE_CHANNELS", "Channel", "mask_address", "normalise_address"]
+__all__ = [
+    "PHONE_CHANNELS",
+    "Channel",
+    "mask_address",
+    "normalise_address",
+    "normalise_addresses",
+]
 
 MAX_ADDRESS_LENGTH = 4096
+
+_ATEXT: Final = r"A-Za-z0-9_!#$%&'*+/=?^`{|}~-"
+_FAST_EMAIL: Final = re.compile(
+    # A dot-atom local part of RFC 5322 atext, then host-name labels (letters, digits,
+    # inner hyphens, at most 63 characters), the last one ending in a letter.
+    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z]"
+)
+_EMAIL_MAX_LENGTH: Final = 254
+"""email-validator's limit on a whole address (RFC 3696 errata 1690), in octets."""
+_SPECIAL_USE_SUFFIXES: Final = tuple(f".{name}" for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
 class Channel(StrEnum):
@@ -65,13 +88,54 @@ def normalise_address(
     return value
 
 
+def normalise_addresses(
+    *, channel: Channel, raws: list[str], default_region: str
+) -> list[str | None]:
+    """`normalise_address` of each of `raws`, in order, None for each invalid one: the
+    same answers, with the fast email path tried inline (a list has millions)."""
+    if channel is not Channel.EMAIL:
+        return [_normalised_or_none(channel, raw, default_region) for raw in raws]
+    fast = _fast_email
+    values: list[str | None] = []
+    for raw in raws:
+        value = fast(raw.strip())
+        values.append(_normalised_or_none(channel, raw, default_region) if value is None else value)
+    return values
+
+
+def _normalised_or_none(channel: Channel, raw: str, default_region: str) -> str | None:
+    try:
+        return normalise_address(channel=channel, raw=raw, default_region=default_region)
+    except InvalidInput:
+        return None
+
+
 def _normalise_email(value: str, *, field: str) -> str:
+    fast = _fast_email(value)
+    if fast is not None:
+        return fast
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         # The library's message describes the syntax problem without echoing the address.
         raise InvalidInput.of(field, f"is not a valid email address: {_reason(exc)}") from None
     return result.normalized.lower()
+
+
+def _fast_email(value: str) -> str | None:
+    """What `validate_email(value, check_deliverability=False).normalized.lower()` returns,
+    when `value` is in the plain ASCII form the regular expression admits; None (ask the
+    validator) for anything else. In that form the validator changes nothing but the case:
+    no quoting, no Unicode or IDNA mapping, and its remaining checks are the ones below.
+    A domain with "--" (Punycode, or the reserved third and fourth characters) goes to the
+    validator, which decodes or refuses it."""
+    if len(value) > _EMAIL_MAX_LENGTH or _FAST_EMAIL.fullmatch(value) is None:
+        return None
+    lowered = value.lower()
+    domain = "." + lowered.rpartition("@")[2]
+    if "--" in domain or domain.endswith(_SPECIAL_USE_SUFFIXES):
+        return None
+    return lowered
 
 
 def _reason(exc: EmailNotValidError) -> str:

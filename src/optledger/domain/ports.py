@@ -246,6 +246,31 @@ class CheckRepository(Protocol):
         none) and whether `address_hash` is suppressed on the channel."""
         ...
 
+    def suppressed_among(
+        self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
+    ) -> set[str]:
+        """The hashes among `hashes` that are suppressed on the channel, in one statement
+        however many there are (a list check's batch)."""
+        ...
+
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        """Every suppressed hash on the channel, or None if there are more than `limit`."""
+        ...
+
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        """Address value → state for the topic, of every address on the channel that has
+        one, or None if there are more than `limit`."""
+        ...
+
+    def states_among(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+    ) -> dict[str, SubscriptionState]:
+        """Address value → its state for the topic, for the addresses among `values` that
+        have one, in one statement however many there are."""
+        ...
+
 
 class SuppressionRepository(Protocol):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...

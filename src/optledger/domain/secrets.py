@@ -1,6 +1,5 @@
 """Keyed hashes: of addresses (so suppressions outlive erasure) and of API keys."""
 
-import hashlib
 import hmac
 import secrets
 
@@ -23,10 +22,18 @@ class KeyedHasher:
 
     def _digest(self, *parts: str) -> str:
         message = "\x1f".join(parts).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        # The one-shot digest: the same bytes as hmac.new(...).hexdigest(), in C, about a
+        # third of the time (a list check hashes every line).
+        return hmac.digest(self._key, message, "sha256").hex()
 
     def address_hash(self, *, tenant_id: int, channel: Channel, value: str) -> str:
         return self._digest("address", str(tenant_id), channel.value, value)
+
+    def address_hashes(self, *, tenant_id: int, channel: Channel, values: list[str]) -> list[str]:
+        """`address_hash` of each of `values`, in order: the same strings, for a list."""
+        prefix = "\x1f".join(("address", str(tenant_id), channel.value, "")).encode()
+        key = self._key
+        return [hmac.digest(key, prefix + value.encode(), "sha256").hex() for value in values]
 
     def secret_hash(self, secret: str) -> str:
         return self._digest("secret", secret)

@@ -1,19 +1,27 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Final
 
-from optledger.domain.channels import Channel
+from optledger.domain.channels import Channel, normalise_addresses
 from optledger.domain.errors import InvalidInput
-from optledger.domain.model import Tenant
-from optledger.domain.policy import Reason, decide
+from optledger.domain.model import SubscriptionState, Tenant, Topic
+from optledger.domain.policy import Decision, Reason, decide
 from optledger.domain.ports import UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext
-from optledger.services.results import CheckResult
+from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["MAX_CHECK_BATCH", "CheckService"]
+__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService"]
 
 MAX_CHECK_BATCH = 10_000
+LIST_BATCH: Final = 20_000
+"""Lines of a list checked together: two statements each, and the memory of one batch."""
+WHOLE_READ_LIMIT: Final = 1_000_000
+"""Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
+a topic, that a list longer than one batch reads whole instead of looking its lines up
+batch by batch: one scan costs less than a million index probes (decision 0020)."""
 
 
 class CheckService:
@@ -74,6 +82,127 @@ class CheckService:
             input=address, address=key.value, allowed=decision.allowed, reason=decision.reason
         )
 
+    def check_list(
+        self, *, tenant_id: int, topic: str, channel: Channel, lines: Iterable[str]
+    ) -> Iterator[LineCheckResult]:
+        """The decision for each non-blank line of `lines`, in order, as `check` answers
+        it, however long the list.
+
+        The lines are answered LIST_BATCH at a time: each batch is normalised and hashed
+        in one pass, and its subscription states read in one statement. Suppressions are
+        read in one statement per batch too, except that a list longer than one batch
+        reads the channel's whole set of suppressed hashes once, at its second batch, when
+        there are at most WHOLE_READ_LIMIT, and the topic's states likewise. Memory is
+        bounded by a batch and those sets, not by the list. The tenant and the topic are
+        read here, before the first line.
+        """
+        check_storable(("topic", topic))
+        tenant = self._ctx.tenant(tenant_id)
+        the_topic = self._ctx.topic(tenant_id, topic)
+        numbered = ((number, line.strip()) for number, line in enumerate(lines, start=1))
+        batches = _batches((pair for pair in numbered if pair[1]), size=LIST_BATCH)
+        return self._check_batches(batches, tenant=tenant, topic=the_topic, channel=channel)
+
+    def _check_batches(
+        self,
+        batches: Iterator[list[tuple[int, str]]],
+        *,
+        tenant: Tenant,
+        topic: Topic | None,
+        channel: Channel,
+    ) -> Iterator[LineCheckResult]:
+        decisions = _decisions(topic=topic, channel=channel)
+        whole: _Whole = (None, None)
+        for index, batch in enumerate(batches):
+            if index == 1 and topic is not None:
+                whole = self._read_whole(tenant_id=tenant.id, topic_id=topic.id, channel=channel)
+            yield from self._check_batch(
+                batch, tenant=tenant, topic=topic, channel=channel, decisions=decisions, whole=whole
+            )
+
+    def _read_whole(self, *, tenant_id: int, topic_id: int, channel: Channel) -> "_Whole":
+        def read(uow: UnitOfWork) -> _Whole:
+            checks = uow.checks
+            return (
+                checks.all_suppressed(tenant_id=tenant_id, channel=channel, limit=WHOLE_READ_LIMIT),
+                checks.all_states(
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, limit=WHOLE_READ_LIMIT
+                ),
+            )
+
+        return self._ctx.transactions.read(read)
+
+    def _check_batch(
+        self,
+        batch: list[tuple[int, str]],
+        *,
+        tenant: Tenant,
+        topic: Topic | None,
+        channel: Channel,
+        decisions: dict[tuple[SubscriptionState | None, bool], Decision],
+        whole: "_Whole",
+    ) -> list[LineCheckResult]:
+        values = normalise_addresses(
+            channel=channel, raws=[text for _, text in batch], default_region=tenant.default_region
+        )
+        valid = [value for value in values if value is not None]
+        hashes = dict(
+            zip(
+                valid,
+                self._ctx.hasher.address_hashes(tenant_id=tenant.id, channel=channel, values=valid),
+                strict=True,
+            )
+        )
+        suppressed, states = self._read(
+            tenant_id=tenant.id,
+            topic=topic,
+            channel=channel,
+            hashes=hashes,
+            whole=whole,
+        )
+        invalid = Reason.INVALID_ADDRESS
+        results = []
+        for (number, text), value in zip(batch, values, strict=True):
+            if value is None:
+                results.append(LineCheckResult(number, text, None, False, invalid))
+                continue
+            decision = decisions[states.get(value), hashes[value] in suppressed]
+            results.append(LineCheckResult(number, text, value, decision.allowed, decision.reason))
+        return results
+
+    def _read(
+        self,
+        *,
+        tenant_id: int,
+        topic: Topic | None,
+        channel: Channel,
+        hashes: dict[str, str],
+        whole: "_Whole",
+    ) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
+        """The suppressed hashes among `hashes` (value → hash) and their states (value →
+        state), or supersets of them where `whole` has them."""
+        every_suppressed, every_state = whole
+        if topic is None or not hashes:
+            return set(), {}
+        if every_suppressed is not None and every_state is not None:
+            return every_suppressed, every_state
+        topic_id = topic.id
+
+        def read(uow: UnitOfWork) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
+            suppressed = every_suppressed
+            if suppressed is None:
+                suppressed = uow.checks.suppressed_among(
+                    tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
+                )
+            states = every_state
+            if states is None:
+                states = uow.checks.states_among(
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
+                )
+            return suppressed, states
+
+        return self._ctx.transactions.read(read)
+
     def _check(
         self,
         uow: UnitOfWork,
@@ -120,3 +249,27 @@ class CheckService:
             return self._ctx.address_key(tenant=tenant, channel=channel, raw=raw)
         except InvalidInput:
             return None
+
+
+_Whole = tuple[set[str] | None, dict[str, SubscriptionState] | None]
+"""A channel's every suppressed hash and a topic's every state, where read whole."""
+
+
+def _decisions(
+    *, topic: Topic | None, channel: Channel
+) -> dict[tuple[SubscriptionState | None, bool], Decision]:
+    """`decide` for one topic and channel, for every (state, suppressed): a list of
+    millions of lines has at most eight distinct answers."""
+    return {
+        (state, suppressed): decide(
+            topic=topic, channel=channel, state=state, suppressed=suppressed
+        )
+        for state in (None, *SubscriptionState)
+        for suppressed in (False, True)
+    }
+
+
+def _batches(items: Iterable[tuple[int, str]], *, size: int) -> Iterator[list[tuple[int, str]]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

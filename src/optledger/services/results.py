@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from optledger.domain.channels import Channel
 from optledger.domain.links import ListUnsubscribeHeaders
@@ -22,6 +23,7 @@ __all__ = [
     "CheckResult",
     "CreatedKey",
     "CreatedTenant",
+    "LineCheckResult",
     "Principal",
     "RegisteredMessage",
     "RequestView",
@@ -60,6 +62,19 @@ class CheckResult:
     input: str
     address: str | None
     """The normalised address; None when the input is not a valid address."""
+    allowed: bool
+    reason: Reason
+
+
+class LineCheckResult(NamedTuple):
+    """The decision for one line of a list (a tuple: a list check makes millions)."""
+
+    line: int
+    """The line's number in the list, from 1 (blank lines are counted, not answered)."""
+    input: str
+    """The line without surrounding white space."""
+    address: str | None
+    """The normalised address; None when the line is not a valid address."""
     allowed: bool
     reason: Reason
 

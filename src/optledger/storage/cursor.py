@@ -263,6 +263,18 @@ class CursorExecutor:
         rows = self._execute(plan.sql, plan.values(parameters), fetch=True)
         return [plan.row(row) for row in rows]
 
+    def column(self, statement: Executable, parameters: Mapping[str, object] = {}) -> list[Any]:
+        """The first column of every row, converted as `all` converts it, without making
+        rows: for statements that return hundreds of thousands (a list check's)."""
+        plan = self.plan(statement, tuple(parameters))
+        if plan.record is None:
+            raise UnsupportedStatement("the statement returns no rows")
+        rows = self._execute(plan.sql, plan.values(parameters), fetch=True)
+        process = next((process for index, process in plan.results if index == 0), None)
+        if process is None:
+            return [row[0] for row in rows]
+        return [process(row[0]) for row in rows]
+
     def first(self, statement: Executable, parameters: Mapping[str, object] = {}) -> Record | None:
         """The first row the statement returns, or None."""
         plan = self.plan(statement, tuple(parameters))

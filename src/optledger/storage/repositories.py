@@ -28,15 +28,18 @@ from functools import cache, cached_property
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Delete,
     Executable,
     Integer,
     Row,
     Select,
+    String,
     Table,
     Text,
     Update,
+    any_,
     bindparam,
     delete,
     func,
@@ -1582,6 +1585,7 @@ class SqlImportRunRepository:
 
 class SqlCheckRepository:
     def __init__(self, connection: Connection, executor: CursorExecutor | None = None) -> None:
+        self._connection = connection
         self._executor = executor or CursorExecutor(connection)
 
     def consent(
@@ -1598,6 +1602,113 @@ class SqlCheckRepository:
         assert row is not None  # a SELECT without FROM returns one row
         state = None if row.state is None else SubscriptionState(row.state)
         return state, bool(row.suppressed)
+
+    def suppressed_among(
+        self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
+    ) -> set[str]:
+        dialect = self._executor.dialect_name
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "keys": _key_list(dialect, hashes),
+        }
+        return set(self._executor.column(_suppressed_among_statement(dialect), parameters))
+
+    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+        parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
+        found = set(self._executor.column(_all_suppressed_statement(), parameters))
+        return None if len(found) > limit else found
+
+    def all_states(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
+    ) -> dict[str, SubscriptionState] | None:
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "topic_id": topic_id,
+            "limit": limit + 1,
+        }
+        rows = self._executor.all(_all_states_statement(), parameters)
+        return None if len(rows) > limit else {v: SubscriptionState(s) for v, s in rows}
+
+    def states_among(
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+    ) -> dict[str, SubscriptionState]:
+        dialect = self._executor.dialect_name
+        requested = set(values)
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "topic_id": topic_id,
+            "keys": _key_list(dialect, [_value_digest(value) for value in requested]),
+        }
+        rows = self._executor.all(_states_among_statement(dialect), parameters)
+        # A digest names one value; comparing the value as well keeps that an assumption.
+        return {value: SubscriptionState(state) for value, state in rows if value in requested}
+
+
+def _key_list(dialect_name: str, keys: Collection[str]) -> object:
+    """`keys` as the one parameter `_among` takes: a JSON array for SQLite's json_each, a
+    list (bound as a text[] array) for PostgreSQL."""
+    return list(keys) if dialect_name == "postgresql" else json.dumps(list(keys))
+
+
+def _among(dialect_name: str, column: ColumnElement[str]) -> ColumnElement[bool]:
+    """`column` is one of the values of the "keys" parameter: one bound value however many
+    keys, so a batch of thousands is one statement with no IN list to expand."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam("keys", type_=postgresql.ARRAY(String)))
+    keys = func.json_each(bindparam("keys", type_=String)).table_valued("value")
+    return column.in_(select(keys.c.value))
+
+
+@cache
+def _suppressed_among_statement(dialect_name: str) -> Select[str]:
+    return select(suppressions.c.address_hash).where(
+        suppressions.c.tenant_id == bindparam("tenant_id"),
+        suppressions.c.channel == bindparam("channel"),
+        _among(dialect_name, suppressions.c.address_hash),
+    )
+
+
+@cache
+def _all_suppressed_statement() -> Select[str]:
+    return (
+        select(suppressions.c.address_hash)
+        .where(
+            suppressions.c.tenant_id == bindparam("tenant_id"),
+            suppressions.c.channel == bindparam("channel"),
+        )
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _all_states_statement() -> Select[str, str]:
+    return (
+        select(addresses.c.value, subscriptions.c.state)
+        .join_from(addresses, subscriptions, subscriptions.c.address_id == addresses.c.id)
+        .where(
+            addresses.c.tenant_id == bindparam("tenant_id"),
+            addresses.c.channel == bindparam("channel"),
+            subscriptions.c.topic_id == bindparam("topic_id"),
+        )
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _states_among_statement(dialect_name: str) -> Select[str, str]:
+    return (
+        select(addresses.c.value, subscriptions.c.state)
+        .join_from(addresses, subscriptions, subscriptions.c.address_id == addresses.c.id)
+        .where(
+            addresses.c.tenant_id == bindparam("tenant_id"),
+            addresses.c.channel == bindparam("channel"),
+            _among(dialect_name, addresses.c.value_digest),
+            subscriptions.c.topic_id == bindparam("topic_id"),
+        )
+    )
 
 
 @cache
