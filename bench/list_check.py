@@ -14,7 +14,8 @@ interleaved:
   holds nothing else to join on), anti-joining and writing the allowed addresses. It
   checks no syntax, so it is a floor under any real list check.
 
-Both must allow the same addresses. Prints the medians and the ratio.
+Both must allow the same addresses. Prints the medians and the ratio. polars comes with
+`scripts/install --bench` (requirements/bench.txt).
 
     .venv/bin/python bench/list_check.py --lines 1000000 --suppressions 500000
     .venv/bin/python bench/list_check.py --quick
