@@ -83,11 +83,13 @@ def supervise(*, workers: int, work: Callable[[], int]) -> int:
             _start(slot, work=work, pipe=pipe, mask=mask)
         stop = _watch(slots, work=work, pipe=pipe, mask=mask)
     finally:
-        # Gracefully, before the pipe closes: closing it kills the workers.
-        _stop_all(slots)
-        os.close(alive_read)
-        os.close(alive_write)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            # Gracefully, before the pipe closes: closing it kills the workers.
+            _stop_all(slots)
+        finally:
+            os.close(alive_read)
+            os.close(alive_write)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return stop
 
 
@@ -115,6 +117,7 @@ def _watch(
 
 def _after_end(slot: _Slot, status: int) -> None:
     """Schedule the successor of the process that just left `slot` with `status`."""
+    pid, slot.pid = slot.pid, None
     code = os.waitstatus_to_exitcode(status)
     if code == STARTUP_FAILURE and not slot.restarted:
         raise StartupError(_FAILED_START)
@@ -126,8 +129,7 @@ def _after_end(slot: _Slot, status: int) -> None:
         else min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** (slot.quick_ends - 2))
     )
     how = f"with exit code {code}" if code >= 0 else f"by signal {signal.Signals(-code).name}"
-    _log.warning("Server process [%d] ended %s; starting another in %.1f s", slot.pid, how, pause)
-    slot.pid = None
+    _log.warning("Server process [%d] ended %s; starting another in %.1f s", pid, how, pause)
     slot.due = now + pause
     slot.restarted = True
 
