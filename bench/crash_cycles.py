@@ -7,6 +7,7 @@ so far (in any cycle) is stored with exactly one event and, on SQLite, that the 
 check passes. tests/crash runs 20 SQLite and 5 PostgreSQL cycles in CI; this runs more.
 
     .venv/bin/python bench/crash_cycles.py --cycles 400
+    .venv/bin/python bench/crash_cycles.py --cycles 400 --workers 2
     .venv/bin/python bench/crash_cycles.py --cycles 200 \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/crash
 
@@ -29,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (--workers)")
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--database-url", default=None, help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
@@ -46,6 +48,7 @@ def main() -> None:
                 number=number,
                 threads=args.threads,
                 rng=rng,
+                workers=args.workers,
             )
             result = check_database(data, args.database_url, acknowledged)
             if (result.integrity, result.lost, result.duplicated) != ("ok", [], []):
@@ -55,7 +58,8 @@ def main() -> None:
                 )
     database = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"{args.cycles} SIGKILL cycles on {database}, {len(acknowledged)} acknowledged "
+        f"{args.cycles} SIGKILL cycles on {database}, {args.workers} server processes, "
+        f"{len(acknowledged)} acknowledged "
         f"unsubscribes, 0 lost, 0 duplicated, integrity ok every cycle, "
         f"{time.monotonic() - began:.0f} s"
     )

@@ -162,6 +162,7 @@ def optledger(data_dir: Path, *args: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (--workers)")
     args = parser.parse_args()
     binary = shutil.which("wrk")
     if binary is None:
@@ -186,7 +187,10 @@ def main() -> None:
         env["OPTLEDGER_DATA_DIR"] = str(data)
         port = free_port()
         server = subprocess.Popen(  # noqa: S603 - a fixed command line
-            [sys.executable, "-m", "optledger", "serve", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "optledger", "serve"),
+                *("--port", str(port), "--workers", str(args.workers)),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -56,7 +56,7 @@ def serving(data: Path, *, limits: str) -> Iterator[str]:
     env["OPTLEDGER_RATE_LIMITS"] = limits
     port = free_port()
     server = subprocess.Popen(  # noqa: S603 - a fixed command line
-        [sys.executable, "-m", "optledger", "serve", "--port", str(port)],
+        [sys.executable, "-m", "optledger", "serve", "--port", str(port), "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

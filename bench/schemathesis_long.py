@@ -146,7 +146,7 @@ def _serving(data_dir: Path, database_url: str | None) -> Iterator[Server]:
     base_url = f"http://127.0.0.1:{port}"
     env = _env(data_dir, database_url, base_url)
     log = data_dir / "server.log"
-    command = [str(OPTLEDGER), "serve", "--port", str(port)]
+    command = [str(OPTLEDGER), "serve", "--port", str(port), "--workers", "1"]
     with serving(command, base_url=base_url, env=env, cwd=data_dir, log=log):
         created = subprocess.run(  # noqa: S603 - a fixed command line
             [str(OPTLEDGER), "tenant", "create", "fuzz", "--json"],

@@ -67,6 +67,8 @@ from optledger.storage.migrate import check_drift, upgrade
 from optledger.storage.transactions import SqlTransactions
 
 __all__ = [
+    "READERS",
+    "READERS_OVERFLOW",
     "Runtime",
     "StartupError",
     "build",
@@ -78,6 +80,10 @@ __all__ = [
     "upgrade_database",
 ]
 
+READERS: Final = 10
+"""Reader connections the services of one installation keep open, all processes together."""
+READERS_OVERFLOW: Final = 20
+"""Reader connections they may open beyond `READERS` at busy moments, all processes together."""
 _HASHER_LABEL: Final = b"optledger/v1/keyed-hasher"
 _DATA_DIR_MODE: Final = 0o700
 _HIDDEN: Final = "***"
@@ -130,17 +136,27 @@ class Runtime:
         self.close()
 
 
-def build(settings: Settings) -> Runtime:
+def build(settings: Settings, *, migrate: bool = True, processes: int = 1) -> Runtime:
     """The services for `settings`, on a database migrated to the latest revision.
+
+    `migrate=False` leaves the migrating to the caller: `optledger serve` with several
+    processes migrates once, in the supervisor, before it starts them. `processes` is how
+    many processes share the database: each one's pool of reader connections is that share
+    of `READERS` and `READERS_OVERFLOW` (a PostgreSQL server's connections are one budget).
 
     Raises ConfigError for an unusable database URL or secret key file, StartupError
     when the database cannot be reached or is unsafe.
     """
     prepare_data_dir(settings)
     secret = load_secret(settings)
-    engine = _open_engine(settings.database_url)
+    engine = _open_engine(
+        settings.database_url,
+        pool_size=max(1, READERS // processes),
+        max_overflow=max(1, READERS_OVERFLOW // processes),
+    )
     try:
-        upgrade(engine)
+        if migrate:
+            upgrade(engine)
         transactions = SqlTransactions(
             engine, max_batch=settings.write_batch, wait=settings.write_timeout
         )
@@ -276,11 +292,13 @@ def _engine(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _open_engine(url: str) -> Engine:
+def _open_engine(
+    url: str, *, pool_size: int = READERS, max_overflow: int = READERS_OVERFLOW
+) -> Engine:
     """An engine that has connected once, so a bad URL or a server that is down fails
     here with a clear message rather than inside the first migration."""
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     except (UnsupportedDatabase, MissingDirectory) as exc:
         raise ConfigError(f"OPTLEDGER_DATABASE_URL: {exc}") from None
     except OSError as exc:

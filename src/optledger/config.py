@@ -13,6 +13,7 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_LINK_KEYS      | `1`                                       |
 | OPTLEDGER_HOST           | `127.0.0.1`                               |
 | OPTLEDGER_PORT           | `8000`                                    |
+| OPTLEDGER_WORKERS        | one per usable CPU core (`optledger serve`) |
 | OPTLEDGER_WRITE_BATCH    | `256`                                     |
 | OPTLEDGER_WRITE_TIMEOUT  | `20` (seconds)                            |
 | OPTLEDGER_LOG_LEVEL      | `info`                                    |
@@ -27,8 +28,10 @@ Nothing happens at import. An empty variable counts as unset.
 | OPTLEDGER_MAX_HEADER_BYTES | `32768`                                 |
 
 The request limits (`RequestLimits`, docs/decisions/0011-rate-limits.md) are counted by
-each server process on its own. A rate `N/Ts` allows bursts of N and refills N per T
-seconds (a token bucket).
+each server process on its own; `optledger serve --workers N` gives each of its N
+processes a share of every rate (`RequestLimits.shared_by`), so that together they allow
+what is configured (docs/decisions/0019-server-processes.md). A rate `N/Ts` allows bursts
+of N and refills N per T seconds (a token bucket).
 
 The default data directory does not depend on the working directory, so every command
 and the server find the same database wherever they are started; it is created on first
@@ -47,7 +50,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -64,6 +67,7 @@ __all__ = [
     "DEFAULT_WRITE_BATCH",
     "DEFAULT_WRITE_TIMEOUT",
     "LOG_LEVELS",
+    "MAX_WORKERS",
     "MAX_WRITE_BATCH",
     "MIN_SECRET_BYTES",
     "SECRET_FILE",
@@ -81,6 +85,7 @@ SECRET_FILE: Final = "optledger.secret"  # noqa: S105 - a file name, not a secre
 MIN_SECRET_BYTES: Final = 32
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
 MAX_WRITE_BATCH: Final = 10_000
+MAX_WORKERS: Final = 256
 DEFAULT_PUBLIC_URL: Final = "http://127.0.0.1:8000"
 DEFAULT_LINK_KEYS: Final = (1,)
 MAX_LINK_KEY_ID: Final = 255
@@ -144,6 +149,25 @@ class RequestLimits:
     """Bytes of the request target and the header fields' names and values; more answer
     431."""
 
+    def shared_by(self, processes: int) -> "RequestLimits":
+        """The limits for one of `processes` server processes on one listening socket:
+        each rate's count divided among them (at least 1 each), so that together they
+        allow about what is configured. The bulk concurrency and header caps are per
+        process by nature (they bound one process's event loop and memory) and stay."""
+        if processes == 1:
+            return self
+
+        def share(rate: RateLimit) -> RateLimit:
+            return RateLimit(max(1, rate.count // processes), rate.seconds)
+
+        return replace(
+            self,
+            key_rate=share(self.key_rate),
+            auth_failures=share(self.auth_failures),
+            link_failures=share(self.link_failures),
+            link_posts=share(self.link_posts),
+        )
+
 
 DEFAULT_LIMITS: Final = RequestLimits()
 
@@ -164,6 +188,8 @@ class Settings:
     listed (a retired key) no longer works."""
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    workers: int | None = None
+    """Server processes `optledger serve` runs; None: one per usable CPU core."""
     write_batch: int = DEFAULT_WRITE_BATCH
     """The most writes committed together in one group commit."""
     write_timeout: int = DEFAULT_WRITE_TIMEOUT
@@ -209,6 +235,7 @@ class Settings:
             link_keys=read("LINK_KEYS", _link_keys, DEFAULT_LINK_KEYS),
             host=read("HOST", _host, DEFAULT_HOST),
             port=read("PORT", _port, DEFAULT_PORT),
+            workers=read("WORKERS", _workers, None),
             write_batch=read("WRITE_BATCH", _write_batch, DEFAULT_WRITE_BATCH),
             write_timeout=read("WRITE_TIMEOUT", _write_timeout, DEFAULT_WRITE_TIMEOUT),
             log_level=read("LOG_LEVEL", _log_level, DEFAULT_LOG_LEVEL),
@@ -310,6 +337,10 @@ def _secret_key(value: str) -> bytes:
 
 def _port(value: str) -> int:
     return _integer(value, name="PORT", low=1, high=65535)
+
+
+def _workers(value: str) -> int:
+    return _integer(value, name="WORKERS", low=1, high=MAX_WORKERS)
 
 
 def _write_batch(value: str) -> int:

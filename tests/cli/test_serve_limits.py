@@ -1,7 +1,8 @@
 """Request limits of a real `optledger serve` (uvicorn with its httptools protocol), with
 its default settings, driven over sockets from 127.0.0.1 and, as another client,
 127.0.0.2: oversized request heads, a flood of wrong API keys, concurrent bulk checks
-beside one-click opt-outs, and redirects with a hostile `Host`.
+beside one-click opt-outs, and redirects with a hostile `Host`. One server process, whose
+limits are the configured ones; how several share them is in test_serve_workers.py.
 """
 
 import contextlib
@@ -47,7 +48,7 @@ def server(run: Run, env: dict[str, str], tenant: dict, tmp_path: Path) -> Itera
     assert created.exit_code == 0, created.output
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - a fixed command line
-        [sys.executable, "-m", "optledger", "serve", "--port", str(port)],
+        [sys.executable, "-m", "optledger", "serve", "--port", str(port), "--workers", "1"],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}, **env},
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,

@@ -86,6 +86,7 @@ def test_every_variable(tmp_path):
             "OPTLEDGER_PUBLIC_URL": "https://optout.example.com/",
             "OPTLEDGER_HOST": "10.1.2.3",
             "OPTLEDGER_PORT": "9000",
+            "OPTLEDGER_WORKERS": "3",
             "OPTLEDGER_WRITE_BATCH": "64",
             "OPTLEDGER_WRITE_TIMEOUT": "5",
             "OPTLEDGER_LOG_LEVEL": "DEBUG",
@@ -102,6 +103,7 @@ def test_every_variable(tmp_path):
         link_keys=(3, 1),
         host="10.1.2.3",
         port=9000,
+        workers=3,
         write_batch=64,
         write_timeout=5,
         log_level="debug",
@@ -155,6 +157,10 @@ def test_secrets_stay_out_of_repr(tmp_path):
         ("PORT", "-1", "OPTLEDGER_PORT: must be an integer between 1 and 65535"),
         ("PORT", "٣", "OPTLEDGER_PORT: must be an integer between 1 and 65535"),
         ("WRITE_BATCH", "0", "OPTLEDGER_WRITE_BATCH: must be an integer between 1 and 10000"),
+        *(
+            ("WORKERS", value, "OPTLEDGER_WORKERS: must be an integer between 1 and 256")
+            for value in ("0", "257", "two", "-1", "1.5")
+        ),
         *(
             (
                 "LINK_KEYS",

@@ -53,6 +53,31 @@ def test_every_variable():
     )
 
 
+def test_several_server_processes_share_each_rate_and_keep_the_per_process_caps():
+    limits = RequestLimits(
+        rate_limits=True,
+        key_rate=RateLimit(50_000, 10),
+        key_bulk_concurrency=2,
+        auth_failures=RateLimit(20, 60),
+        link_failures=RateLimit(61, 60),
+        link_posts=RateLimit(1, 60),
+        max_headers=50,
+        max_header_bytes=8192,
+    )
+
+    assert limits.shared_by(1) is limits
+    assert limits.shared_by(3) == RequestLimits(
+        rate_limits=True,
+        key_rate=RateLimit(16_666, 10),
+        key_bulk_concurrency=2,
+        auth_failures=RateLimit(6, 60),
+        link_failures=RateLimit(20, 60),
+        link_posts=RateLimit(1, 60),
+        max_headers=50,
+        max_header_bytes=8192,
+    )
+
+
 def test_any_proxy_may_be_trusted_explicitly():
     assert (
         Settings.from_env({**DATA_DIR, "OPTLEDGER_FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips

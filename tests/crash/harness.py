@@ -1,13 +1,14 @@
 """Kill `optledger serve` with SIGKILL under write load and check nothing acknowledged is lost.
 
-One cycle: start the server on a data directory (its SQLite file, or the PostgreSQL
-database `database_url` names), let client threads POST distinct unsubscribes to
-/v1/unsubscribe, SIGKILL the server at a random moment, then read the database directly
-and check that (a) SQLite's integrity check passes (PostgreSQL recovers by itself: the
-server, not the database, is killed), and (b) every unsubscribe the server acknowledged
-with a 2xx is stored, with exactly one `suppress` event. Writes the server stored but
-never acknowledged are allowed (the client may have lost the reply). Used by tests/crash
-(a few cycles in CI) and bench/crash_cycles.py (hundreds).
+One cycle: start the server (one process, or a supervisor and its workers) on a data
+directory (its SQLite file, or the PostgreSQL database `database_url` names), let client
+threads POST distinct unsubscribes to /v1/unsubscribe, SIGKILL the server at a random
+moment, then read the database directly and check that (a) SQLite's integrity check
+passes (PostgreSQL recovers by itself: the server, not the database, is killed), and (b)
+every unsubscribe the server acknowledged with a 2xx is stored, with exactly one
+`suppress` event. Writes the server stored but never acknowledged are allowed (the
+client may have lost the reply). Used by tests/crash (a few cycles in CI) and
+bench/crash_cycles.py (hundreds).
 """
 
 import json
@@ -62,9 +63,13 @@ def create_tenant(data_dir: Path, database_url: str | None) -> str:
     return str(json.loads(created.stdout)["api_key"])
 
 
-def start_server(data_dir: Path, database_url: str | None, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, database_url: str | None, port: int, *, workers: int
+) -> subprocess.Popen[bytes]:
+    """`optledger serve` with `workers` processes, once it answers. Killing the process
+    returned (SIGKILL) kills its workers at once too (optledger.cli.prefork)."""
     server = subprocess.Popen(  # noqa: S603 - a fixed command line
-        [*OPTLEDGER, "serve", "--port", str(port)],
+        [*OPTLEDGER, "serve", "--port", str(port), "--workers", str(workers)],
         env=environment(data_dir, database_url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -156,6 +161,7 @@ def cycle(
     number: int,
     threads: int,
     rng: random.Random,
+    workers: int,
 ) -> list[str]:
     """One start, load, SIGKILL cycle; returns the addresses acknowledged during it.
 
@@ -163,7 +169,7 @@ def cycle(
     `MIN_ACKNOWLEDGED` writes, so every cycle kills a server under load however slow
     the machine is."""
     port = free_port()
-    server = start_server(data_dir, database_url, port)
+    server = start_server(data_dir, database_url, port, workers=workers)
     stop = threading.Event()
     acknowledged: list[str] = []
     loader = threading.Thread(

@@ -1,5 +1,6 @@
 """Acknowledged unsubscribes survive SIGKILL of the server: 20 cycles on SQLite and 5 on
-PostgreSQL here, hundreds in bench/crash_cycles.py."""
+PostgreSQL here, hundreds in bench/crash_cycles.py; with one server process, and with a
+supervisor and two workers (each with its own writer), whom the SIGKILL takes with it."""
 
 import random
 
@@ -21,7 +22,8 @@ def server_database(request: pytest.FixtureRequest) -> str | None:
     return str(url)
 
 
-def test_acknowledged_unsubscribes_survive_sigkill(tmp_path, server_database):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_acknowledged_unsubscribes_survive_sigkill(tmp_path, server_database, workers):
     key = create_tenant(tmp_path, server_database)
     rng = random.Random(20261123)
     cycles = CYCLES["sqlite" if server_database is None else "postgresql"]
@@ -34,6 +36,7 @@ def test_acknowledged_unsubscribes_survive_sigkill(tmp_path, server_database):
             number=number,
             threads=16,
             rng=rng,
+            workers=workers,
         )
         # Every write acknowledged so far, in this cycle or an earlier one, is checked.
         result = check_database(tmp_path, server_database, acknowledged)

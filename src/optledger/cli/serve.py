@@ -2,24 +2,37 @@
 
 import errno
 import logging
+import logging.config
+import os
+import signal
 import socket
 from dataclasses import replace
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, Final
 
 import typer
 import uvicorn
 
 from optledger.api.app import create_app
 from optledger.api.protocol import bounded_http_protocol
-from optledger.bootstrap import StartupError, build
+from optledger.bootstrap import (
+    StartupError,
+    build,
+    load_secret,
+    prepare_data_dir,
+    upgrade_database,
+)
 from optledger.cli.common import load_settings
 from optledger.cli.errors import ListenAddressInUse
 from optledger.cli.logs import log_config
-from optledger.config import ConfigError
+from optledger.cli.prefork import STARTUP_FAILURE, supervise
+from optledger.config import MAX_WORKERS, ConfigError, Settings
 
-__all__ = ["serve", "uvicorn_options"]
+__all__ = ["serve", "usable_cores", "uvicorn_options"]
 
 _log = logging.getLogger("uvicorn.error")
+_BACKLOG: Final = 2048
+"""Connections the listening socket queues before they are accepted (uvicorn's default)."""
 
 
 def serve(
@@ -31,33 +44,92 @@ def serve(
         int | None,
         typer.Option("--port", min=1, max=65535, help="Port to listen on [OPTLEDGER_PORT]."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            help="Server processes, one per usable CPU core by default [OPTLEDGER_WORKERS].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API until SIGTERM or Ctrl-C.
 
     The first start creates the SQLite database and the secret key file in the data
     directory, and every start migrates the database to the latest revision. The port is
     taken before the database is opened: if it is in use the command exits with 6 and
-    touches nothing.
+    touches nothing. With several workers (the default on a machine with several cores)
+    the database is migrated once, then each process serves the one socket with its own
+    services and writer (optledger.cli.prefork; docs/decisions/0019-server-processes.md).
     """
     settings = load_settings()
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
-    with _listen(host=settings.host, port=settings.port) as listener, build(settings) as runtime:
+    processes = workers or settings.workers or usable_cores()
+    with _listen(host=settings.host, port=settings.port) as listener:
+        if processes == 1:
+            _run_server(settings, listener=listener, processes=1)
+            return
+        prepare_data_dir(settings)
+        load_secret(settings)
+        upgrade_database(settings)
+        listener.listen(_BACKLOG)
+        logging.config.dictConfig(log_config(settings.log_level))
+        _log.info("Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port))
+        _log.info("Starting %d server processes", processes)
+        stop = supervise(
+            workers=processes,
+            work=partial(_worker, settings=settings, listener=listener, processes=processes),
+        )
+    # As uvicorn does: the exit status says which signal stopped the server.
+    signal.raise_signal(stop)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def _worker(*, settings: Settings, listener: socket.socket, processes: int) -> int:
+    """One of several server processes, forked by the supervisor: its exit code."""
+    try:
+        _run_server(settings, listener=listener, processes=processes)
+    except (ConfigError, StartupError) as error:
+        typer.echo(str(error), err=True)
+        return STARTUP_FAILURE
+    return 0
+
+
+def _run_server(settings: Settings, *, listener: socket.socket, processes: int) -> None:
+    """Serve on `listener` in this process until SIGTERM or SIGINT; StartupError if the
+    server does not start. One of `processes`, which share the rate limits and the
+    database connections; the only one migrates the database."""
+    with build(settings, migrate=processes == 1, processes=processes) as runtime:
+        limits = settings.limits.shared_by(processes)
         app = create_app(
             services=runtime.services,
             ready=runtime.ready,
             on_shutdown=runtime.close,
-            limits=settings.limits,
+            limits=limits,
         )
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
-            http=bounded_http_protocol(settings.limits),
+            http=bounded_http_protocol(limits),
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            backlog=_BACKLOG,
             **uvicorn_options(settings.log_level),
         )
         server = uvicorn.Server(config)
-        _log.info("Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port))
+        if processes == 1:
+            _log.info(
+                "Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port)
+            )
         try:
             server.run(sockets=[listener])
         except SystemExit:
