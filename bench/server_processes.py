@@ -25,8 +25,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_api import UNSUBSCRIBE_LUA, wrk
 from tests.live import free_port, serving
+
+from bench.http_api import UNSUBSCRIBE_LUA, wrk
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 
