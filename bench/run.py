@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import httpx2
@@ -268,18 +267,6 @@ def _wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not answer within 60 s")
 
 
-@cache
-def _serve_takes_workers() -> bool:
-    usage = subprocess.run(
-        [sys.executable, "-m", "optledger", "serve", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "COLUMNS": "200"},
-    ).stdout
-    return "--workers" in usage
-
-
 @contextmanager
 def _process(command: list[str], *, env: dict[str, str], ready: str) -> Iterator[None]:
     server = subprocess.Popen(  # noqa: S603 - a fixed command line
@@ -300,10 +287,10 @@ def _process(command: list[str], *, env: dict[str, str], ready: str) -> Iterator
 @contextmanager
 def serve_optledger(env: dict[str, str], *, workers: int | None = None) -> Iterator[str]:
     """`optledger serve` on a bench port; its base URL. The one way the bench starts
-    optledger: `workers` is passed on as --workers when `optledger serve` has it."""
+    optledger. `workers` is its --workers (None: the default, one per usable core)."""
     port = _port()
     command = [sys.executable, "-m", "optledger", "serve", "--port", str(port)]
-    if workers is not None and _serve_takes_workers():
+    if workers is not None:
         command += ["--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
     with _process(command, env=env, ready=f"{base}/readyz"):
@@ -869,7 +856,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--import-rows", type=int, help="rows of the import (100,000)")
     parser.add_argument("--list-lines", type=int, help="lines of the list check (1,000,000)")
-    parser.add_argument("--workers", type=int, help="optledger serve --workers, if it has it")
+    parser.add_argument(
+        "--workers", type=int, help="optledger serve --workers (default: one per core)"
+    )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "docs" / "benchmarks" / "results.json"
     )
