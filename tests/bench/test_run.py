@@ -1,16 +1,13 @@
 """`python -m bench.run` keeps working: its parsing, verdicts and plot drawing exactly, and a
 one-second pass of its workloads on both databases (docs/decisions/0022).
 
-The wrk and polars parts need `scripts/install --bench`; without them only those are
-skipped, and the test says so.
+It needs wrk and polars, which `scripts/install --bench` brings (scripts/test uses it).
 """
 
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -41,9 +38,6 @@ TINY = Sizes(
     one_click_links=200,
     sweep=(4,),
 )
-HAS_WRK = shutil.which("wrk") is not None
-HAS_POLARS = find_spec("polars") is not None
-NEEDS_BENCH_INSTALL = "needs wrk and polars: scripts/install --bench"
 
 
 def test_wrk_report_is_read_exactly() -> None:
@@ -113,9 +107,9 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     # Each database runs half of the workloads, so that the test stays short (< 30 s each)
     # and every piece of the command runs on one of them.
     if target.kind == "sqlite":
-        workloads = ["w2-check-2000"] + (["w2-list-check"] if HAS_WRK and HAS_POLARS else [])
+        workloads = ["w2-check-2000", "w2-list-check"]
     else:
-        workloads = ["w3-import"] + (["w1-unsubscribe"] if HAS_WRK and HAS_POLARS else [])
+        workloads = ["w3-import", "w1-unsubscribe"]
     output = tmp_path / "results.json"
 
     run(
@@ -157,8 +151,6 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     if "w2-list-check" in by_name:
         assert by_name["w2-list-check"]["rounds"][0]["optledger"]["detail"]["allowed"] == 150
         assert by_name["w2-list-check"]["rounds"][0]["ceiling"]["detail"]["allowed"] == 150
-    if not (HAS_WRK and HAS_POLARS):
-        pytest.skip(f"ran {workloads} only; the rest {NEEDS_BENCH_INSTALL}")
 
 
 def test_the_command_line_names_every_workload() -> None:
