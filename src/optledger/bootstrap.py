@@ -282,6 +282,18 @@ def _create_private_directory(directory: Path) -> None:
         ) from None
 
 
+def settle_database(settings: Settings) -> None:
+    """On SQLite, connect once more and close, after every server process has ended.
+
+    SQLite checkpoints and removes its WAL files when the last connection closes; server
+    processes that close at the same moment can each still see the other connected, and
+    leave them behind. PostgreSQL needs nothing.
+    """
+    if _sqlite_file(settings.database_url) is not None:
+        with _engine(settings):
+            pass
+
+
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
     prepare_data_dir(settings)

@@ -20,6 +20,7 @@ from optledger.bootstrap import (
     build,
     load_secret,
     prepare_data_dir,
+    settle_database,
     upgrade_database,
 )
 from optledger.cli.common import load_settings
@@ -81,6 +82,7 @@ def serve(
             workers=processes,
             work=partial(_worker, settings=settings, listener=listener, processes=processes),
         )
+        settle_database(settings)
     # As uvicorn does: the exit status says which signal stopped the server.
     signal.raise_signal(stop)
 
