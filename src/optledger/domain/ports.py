@@ -459,9 +459,10 @@ class Transactions(Protocol):
     `submit` queues the same write without waiting: its future resolves once the work is
     committed, or fails with the work's exception (an asynchronous door awaits it rather
     than hold a thread). `read` sees committed data and must not write. `lookup` is `read`
-    for a work that runs exactly one statement, a SELECT: one statement sees one
-    committed state by itself, so it runs without a transaction around it (the hottest
-    read, a check, saves the BEGIN and the ROLLBACK).
+    for a work that runs only SELECTs each complete on its own (one, or one per single
+    check answered together): a statement sees one committed state by itself, so it runs
+    without a transaction around it (the hottest read, a check, saves the BEGIN and the
+    ROLLBACK).
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
