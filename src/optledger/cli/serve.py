@@ -11,10 +11,7 @@ from functools import partial
 from typing import Annotated, Any, Final
 
 import typer
-import uvicorn
 
-from optledger.api.app import create_app
-from optledger.api.protocol import bounded_http_protocol
 from optledger.bootstrap import (
     StartupError,
     build,
@@ -109,7 +106,15 @@ def _worker(*, settings: Settings, listener: socket.socket, processes: int) -> i
 def _run_server(settings: Settings, *, listener: socket.socket, processes: int) -> None:
     """Serve on `listener` in this process until SIGTERM or SIGINT; StartupError if the
     server does not start. One of `processes`, which share the rate limits and the
-    database connections; the only one migrates the database."""
+    database connections; the only one migrates the database.
+
+    The web stack is imported here, not with the module: every other command (a list
+    check above all) would otherwise spend about half a second of its start-up on it."""
+    import uvicorn  # noqa: PLC0415
+
+    from optledger.api.app import create_app  # noqa: PLC0415
+    from optledger.api.protocol import bounded_http_protocol  # noqa: PLC0415
+
     with build(settings, migrate=processes == 1, processes=processes) as runtime:
         limits = settings.limits.shared_by(processes)
         app = create_app(

@@ -57,6 +57,7 @@ __all__ = [
     "Spool",
     "Spools",
     "SubscriptionRepository",
+    "SuppressedSet",
     "SuppressionRepository",
     "TenantRepository",
     "TopicRepository",
@@ -236,6 +237,17 @@ class SubscriptionRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SuppressedSet:
+    """A channel's every suppression, for a long list check: the values of the suppressed
+    addresses the database still holds (a list compares them without hashing), and the
+    keyed hashes of the rest (erased addresses, suppressions imported for addresses never
+    stored), which only a hash of a line can match."""
+
+    values: list[str]
+    hashes: set[str]
+
+
 class CheckRepository(Protocol):
     """What a single may-send check reads, in one statement: the hot read path."""
 
@@ -253,8 +265,10 @@ class CheckRepository(Protocol):
         however many there are (a list check's batch)."""
         ...
 
-    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
-        """Every suppressed hash on the channel, or None if there are more than `limit`."""
+    def all_suppressed(
+        self, *, tenant_id: int, channel: Channel, limit: int
+    ) -> "SuppressedSet | None":
+        """Every suppression on the channel, or None if there are more than `limit`."""
         ...
 
     def all_states(

@@ -1,15 +1,27 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
+from itertools import chain
 from typing import Final
 
-from optledger.domain.channels import Channel, normalise_addresses
+import polars as pl
+
+from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import SubscriptionState, Tenant, Topic
 from optledger.domain.policy import Decision, Reason, decide
-from optledger.domain.ports import UnitOfWork
+from optledger.domain.ports import SuppressedSet, UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext
+from optledger.services.list_checks import (
+    ListCheckChunk,
+    Lookup,
+    Verdicts,
+    WholeSuppressions,
+    check_piece,
+    pieces,
+    states_frame,
+)
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
@@ -85,40 +97,58 @@ class CheckService:
     def check_list(
         self, *, tenant_id: int, topic: str, channel: Channel, lines: Iterable[str]
     ) -> Iterator[LineCheckResult]:
-        """The decision for each non-blank line of `lines`, in order, as `check` answers
-        it, however long the list.
+        """`check_list_chunks` of `lines` (one line each), line by line."""
+        chunks = (f"{line.removesuffix(chr(10))}\n".encode() for line in lines)
+        answered = self.check_list_chunks(
+            tenant_id=tenant_id, topic=topic, channel=channel, chunks=chunks
+        )
+        return chain.from_iterable(chunk.results() for chunk in answered)
 
-        The lines are answered LIST_BATCH at a time: each batch is normalised and hashed
-        in one pass, and its subscription states read in one statement. Suppressions are
-        read in one statement per batch too, except that a list longer than one batch
-        reads the channel's whole set of suppressed hashes once, at its second batch, when
-        there are at most WHOLE_READ_LIMIT, and the topic's states likewise. Memory is
-        bounded by a batch and those sets, not by the list. The tenant and the topic are
-        read here, before the first line.
+    def check_list_chunks(
+        self, *, tenant_id: int, topic: str, channel: Channel, chunks: Iterable[bytes]
+    ) -> Iterator[ListCheckChunk]:
+        """The decision for each non-blank line of the UTF-8 text `chunks` make up, in
+        order, as `check` answers it, however long the list: answered pieces of it.
+
+        The first piece is the first LIST_BATCH lines: normalised, and its suppressions
+        and states read for its values, in one transaction. A list longer than that then
+        reads the channel's every suppression and the topic's every state once, when each
+        has at most WHOLE_READ_LIMIT, and answers the rest in pieces of megabytes, in
+        columns (`list_checks`); past the limit each piece reads its own. Memory is bounded
+        by a piece and those sets, not by the list. The tenant and the topic are read
+        here, before the first line; InvalidInput names a line that is not UTF-8.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         the_topic = self._ctx.topic(tenant_id, topic)
-        numbered = ((number, line.strip()) for number, line in enumerate(lines, start=1))
-        batches = _batches((pair for pair in numbered if pair[1]), size=LIST_BATCH)
-        return self._check_batches(batches, tenant=tenant, topic=the_topic, channel=channel)
+        texts = pieces(chunks, first_lines=LIST_BATCH)
+        return self._check_pieces(texts, tenant=tenant, topic=the_topic, channel=channel)
 
-    def _check_batches(
+    def _check_pieces(
         self,
-        batches: Iterator[list[tuple[int, str]]],
+        texts: Iterator[tuple[int, str]],
         *,
         tenant: Tenant,
         topic: Topic | None,
         channel: Channel,
-    ) -> Iterator[LineCheckResult]:
+    ) -> Iterator[ListCheckChunk]:
         decisions = _decisions(topic=topic, channel=channel)
-        whole: _Whole = (None, None)
-        for index, batch in enumerate(batches):
+        lookup = self._lookup(tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None))
+        for index, (first, text) in enumerate(texts):
             if index == 1 and topic is not None:
                 whole = self._read_whole(tenant_id=tenant.id, topic_id=topic.id, channel=channel)
-            yield from self._check_batch(
-                batch, tenant=tenant, topic=topic, channel=channel, decisions=decisions, whole=whole
+                lookup = self._lookup(
+                    tenant_id=tenant.id, topic=topic, channel=channel, whole=whole
+                )
+            chunk = check_piece(
+                text,
+                first=first,
+                channel=channel,
+                default_region=tenant.default_region,
+                verdicts=Verdicts(decisions=decisions, lookup=lookup),
             )
+            if len(chunk):
+                yield chunk
 
     def _read_whole(self, *, tenant_id: int, topic_id: int, channel: Channel) -> "_Whole":
         def read(uow: UnitOfWork) -> _Whole:
@@ -132,76 +162,41 @@ class CheckService:
 
         return self._ctx.transactions.read(read)
 
-    def _check_batch(
-        self,
-        batch: list[tuple[int, str]],
-        *,
-        tenant: Tenant,
-        topic: Topic | None,
-        channel: Channel,
-        decisions: dict[tuple[SubscriptionState | None, bool], Decision],
-        whole: "_Whole",
-    ) -> list[LineCheckResult]:
-        values = normalise_addresses(
-            channel=channel, raws=[text for _, text in batch], default_region=tenant.default_region
-        )
-        valid = [value for value in values if value is not None]
-        hashes = dict(
-            zip(
-                valid,
-                self._ctx.hasher.address_hashes(tenant_id=tenant.id, channel=channel, values=valid),
-                strict=True,
-            )
-        )
-        suppressed, states = self._read(
-            tenant_id=tenant.id,
-            topic=topic,
-            channel=channel,
-            hashes=hashes,
-            whole=whole,
-        )
-        invalid = Reason.INVALID_ADDRESS
-        results = []
-        for (number, text), value in zip(batch, values, strict=True):
-            if value is None:
-                results.append(LineCheckResult(number, text, None, False, invalid))
-                continue
-            decision = decisions[states.get(value), hashes[value] in suppressed]
-            results.append(LineCheckResult(number, text, value, decision.allowed, decision.reason))
-        return results
-
-    def _read(
-        self,
-        *,
-        tenant_id: int,
-        topic: Topic | None,
-        channel: Channel,
-        hashes: dict[str, str],
-        whole: "_Whole",
-    ) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
-        """The suppressed hashes among `hashes` (value → hash) and their states (value →
-        state), or supersets of them where `whole` has them."""
+    def _lookup(
+        self, *, tenant_id: int, topic: Topic | None, channel: Channel, whole: "_Whole"
+    ) -> Lookup:
+        """How a piece's values are looked up: in `whole` where it has them, the rest read
+        for the piece (in one transaction)."""
+        if topic is None:
+            return _nothing_found
         every_suppressed, every_state = whole
-        if topic is None or not hashes:
-            return set(), {}
-        if every_suppressed is not None and every_state is not None:
-            return every_suppressed, every_state
+        hash_of = partial(self._ctx.hasher.address_hashes, tenant_id=tenant_id, channel=channel)
+        known = None if every_suppressed is None else WholeSuppressions.of(every_suppressed)
+        states = None if every_state is None else states_frame(every_state)
+        if known is not None and states is not None:
+            return lambda values: (known.flags(values, hash_of=hash_of), states)
         topic_id = topic.id
 
-        def read(uow: UnitOfWork) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
-            suppressed = every_suppressed
-            if suppressed is None:
-                suppressed = uow.checks.suppressed_among(
-                    tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
+        def read(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+            def in_transaction(uow: UnitOfWork) -> tuple[pl.Series, pl.DataFrame]:
+                if known is not None:
+                    flags = known.flags(values, hash_of=hash_of)
+                else:
+                    hashes = hash_of(values=values)
+                    found = uow.checks.suppressed_among(
+                        tenant_id=tenant_id, channel=channel, hashes=set(hashes)
+                    )
+                    flags = pl.Series("suppressed", [h in found for h in hashes], pl.Boolean)
+                if states is not None:
+                    return flags, states
+                read_states = uow.checks.states_among(
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=set(values)
                 )
-            states = every_state
-            if states is None:
-                states = uow.checks.states_among(
-                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
-                )
-            return suppressed, states
+                return flags, states_frame(read_states)
 
-        return self._ctx.transactions.read(read)
+            return self._ctx.transactions.read(in_transaction)
+
+        return read
 
     def _check(
         self,
@@ -251,7 +246,7 @@ class CheckService:
             return None
 
 
-_Whole = tuple[set[str] | None, dict[str, SubscriptionState] | None]
+_Whole = tuple[SuppressedSet | None, dict[str, SubscriptionState] | None]
 """A channel's every suppressed hash and a topic's every state, where read whole."""
 
 
@@ -269,7 +264,6 @@ def _decisions(
     }
 
 
-def _batches(items: Iterable[tuple[int, str]], *, size: int) -> Iterator[list[tuple[int, str]]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def _nothing_found(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+    """An unknown topic's lookup: it blocks every line, so nothing needs reading."""
+    return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     Update,
+    and_,
     any_,
     bindparam,
     delete,
@@ -1614,10 +1615,18 @@ class SqlCheckRepository:
         }
         return set(self._executor.column(_suppressed_among_statement(dialect), parameters))
 
-    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+    def all_suppressed(
+        self, *, tenant_id: int, channel: Channel, limit: int
+    ) -> ports.SuppressedSet | None:
         parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
-        found = set(self._executor.column(_all_suppressed_statement(), parameters))
-        return None if len(found) > limit else found
+        values = self._executor.column(_all_suppressed_statement(linked=True), parameters)
+        if len(values) > limit:
+            return None
+        parameters["limit"] = limit + 1 - len(values)
+        hashes = self._executor.column(_all_suppressed_statement(linked=False), parameters)
+        if len(values) + len(hashes) > limit:
+            return None
+        return ports.SuppressedSet(values=values, hashes=set(hashes))
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
@@ -1672,15 +1681,28 @@ def _suppressed_among_statement(dialect_name: str) -> Select[str]:
 
 
 @cache
-def _all_suppressed_statement() -> Select[str]:
-    return (
-        select(suppressions.c.address_hash)
-        .where(
-            suppressions.c.tenant_id == bindparam("tenant_id"),
-            suppressions.c.channel == bindparam("channel"),
-        )
-        .limit(bindparam("limit", type_=Integer))
+def _all_suppressed_statement(*, linked: bool) -> Select[str]:
+    """The values of the suppressed addresses the database still holds (`linked`), or the
+    hashes of the other suppressions (erased addresses, or ones never stored). An address
+    row counts only with the suppression's own hash, so a value is listed exactly when its
+    hash is suppressed."""
+    link = and_(
+        addresses.c.id == suppressions.c.address_id,
+        addresses.c.address_hash == suppressions.c.address_hash,
     )
+    where = (
+        suppressions.c.tenant_id == bindparam("tenant_id"),
+        suppressions.c.channel == bindparam("channel"),
+    )
+    if linked:
+        statement = select(addresses.c.value).join_from(suppressions, addresses, link)
+    else:
+        statement = (
+            select(suppressions.c.address_hash)
+            .join_from(suppressions, addresses, link, isouter=True)
+            .where(addresses.c.id.is_(None))
+        )
+    return statement.where(*where).limit(bindparam("limit", type_=Integer))
 
 
 @cache

@@ -1,0 +1,284 @@
+"""A list check in columns: a piece of a list (hundreds of thousands of lines) answered
+with polars, the per-line work done in Rust on every core (decision 0025).
+
+The answers are those of `CheckService.check` for each line, exactly:
+
+- A line that is, after ASCII white space is trimmed, in the form of the fast email path
+  (`channels.FAST_EMAIL_PATTERN`, at most 254 characters, no "--" and no special-use
+  name in the domain) is that text lower-cased, as `channels._fast_email` answers it.
+- Every other non-blank line goes through `normalise_addresses` in Python, as before:
+  Unicode white space, the validator's own checks and messages, other channels.
+- A value is suppressed when it is among the suppressed values the database still holds,
+  or when its keyed hash is among the remaining suppressions' hashes; only when there are
+  such hashes is any line hashed.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from optledger.domain.channels import (
+    EMAIL_MAX_LENGTH,
+    FAST_EMAIL_PATTERN,
+    SPECIAL_USE_SUFFIXES,
+    Channel,
+    normalise_addresses,
+)
+from optledger.domain.errors import InvalidInput
+from optledger.domain.model import SubscriptionState
+from optledger.domain.policy import Decision, Reason
+from optledger.domain.ports import SuppressedSet
+from optledger.services.results import LineCheckResult
+
+__all__ = [
+    "COLUMNS",
+    "ListCheckChunk",
+    "Lookup",
+    "Verdicts",
+    "WholeSuppressions",
+    "check_piece",
+    "pieces",
+    "states_frame",
+]
+
+COLUMNS: Final = ("line", "input", "address", "allowed", "reason")
+"""The columns of an answered piece, and of the API's CSV answer."""
+PIECE_BYTES: Final = 8 * 1024 * 1024
+"""The size of a piece after the first (about 300,000 lines of 25 characters)."""
+_ASCII_SPACE: Final = " \t\n\v\f\r"
+_FAST_LINE: Final = rf"^[{_ASCII_SPACE}]*({FAST_EMAIL_PATTERN})[{_ASCII_SPACE}]*$"
+_NO_STATE: Final = ""
+"""The state column's value for an address with no subscription (a join key, not null)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListCheckChunk:
+    """The answers to consecutive non-blank lines of a list, in order: for each its line
+    number, its input (trimmed), its normalised address (None when invalid), whether it
+    may be sent to and the reason."""
+
+    frame: pl.DataFrame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def allowed_addresses(self) -> list[str]:
+        """The normalised addresses that may be sent to, in order."""
+        return self.frame.filter(pl.col("allowed")).get_column("address").to_list()
+
+    def blocked(self) -> dict[str, int]:
+        """How many lines were blocked, by reason."""
+        counts = self.frame.filter(~pl.col("allowed")).group_by("reason").len()
+        return dict(zip(counts.get_column("reason"), counts.get_column("len"), strict=True))
+
+    def ndjson(self) -> bytes:
+        """One JSON object a line, with the keys of `COLUMNS`."""
+        return self.frame.write_ndjson().encode()
+
+    def csv(self, *, header: bool) -> bytes:
+        """CSV rows with the columns of `COLUMNS`, with their header line if `header`."""
+        return self.frame.write_csv(include_header=header).encode()
+
+    def results(self) -> Iterator[LineCheckResult]:
+        for line, text, address, allowed, reason in self.frame.iter_rows():
+            yield LineCheckResult(line, text, address, allowed, Reason(reason))
+
+
+Lookup = Callable[[list[str]], tuple[pl.Series, pl.DataFrame]]
+"""For the valid values of a piece, in order: whether each is suppressed, and the states
+of those that have one (a frame of `address`, `state`; see `states_frame`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """What decides a piece's lines: the topic's answer for each (state, suppressed), and
+    how the suppressions and states of its values are found."""
+
+    decisions: Mapping[tuple[SubscriptionState | None, bool], Decision]
+    lookup: Lookup
+
+
+def pieces(chunks: Iterable[bytes], *, first_lines: int) -> Iterator[tuple[int, str]]:
+    """The text of `chunks` in pieces of whole lines, with the number of each piece's
+    first line: the first piece has at most `first_lines` lines (a short list is answered
+    from it alone), the others about PIECE_BYTES. InvalidInput names the first line that
+    is not UTF-8."""
+    buffer = bytearray()
+    number = 1
+    wanted = first_lines
+    newlines = 0
+    for chunk in chunks:
+        buffer += chunk
+        newlines += chunk.count(b"\n")
+        while (cut := _cut(buffer, lines=wanted, newlines=newlines)) is not None:
+            piece = bytes(buffer[:cut])
+            count = piece.count(b"\n")
+            yield number, _decoded(piece, first=number)
+            number += count
+            newlines -= count
+            del buffer[:cut]
+            wanted = 0
+    if buffer:
+        yield number, _decoded(bytes(buffer), first=number)
+
+
+def _cut(buffer: bytearray, *, lines: int, newlines: int) -> int | None:
+    """Where the next piece ends (after a newline): after `lines` lines, or for 0 after
+    the last newline once PIECE_BYTES are there; None while there are not enough.
+    `newlines` is how many the buffer holds."""
+    if lines:
+        if newlines < lines:
+            return None
+        end = 0
+        for _ in range(lines):
+            end = buffer.find(b"\n", end) + 1
+        return end
+    if len(buffer) < PIECE_BYTES or not newlines:
+        return None
+    return buffer.rfind(b"\n") + 1
+
+
+def _decoded(data: bytes, *, first: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = first + data.count(b"\n", 0, exc.start)
+        raise InvalidInput.of(f"line {number}", "is not UTF-8 text") from None
+
+
+def check_piece(
+    text: str, *, first: int, channel: Channel, default_region: str, verdicts: Verdicts
+) -> ListCheckChunk:
+    """The answers to the non-blank lines of `text`, whose first line is number `first`."""
+    lines = pl.Series("raw", [text]).str.split("\n").explode()
+    frame = pl.DataFrame(
+        {"line": pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64), "raw": lines}
+    )
+    inputs, values = _normalised(frame.get_column("raw"), channel=channel, region=default_region)
+    frame = (
+        frame.with_columns(input=inputs, address=values)
+        .drop("raw")
+        .filter(pl.col("input").is_not_null())
+    )
+    valid = frame.filter(pl.col("address").is_not_null())
+    if valid.height == 0:
+        flags = frame.with_columns(state=pl.lit(_NO_STATE), suppressed=pl.lit(value=False))
+    else:
+        suppressed, states = verdicts.lookup(valid.get_column("address").to_list())
+        valid = valid.with_columns(suppressed=suppressed)
+        valid = valid.join(
+            states,
+            on="address",
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.col("state").fill_null(_NO_STATE))
+        flags = frame.join(
+            valid.select("line", "state", "suppressed"),
+            on="line",
+            how="left",
+            maintain_order="left",
+        )
+    answered = flags.join(
+        _decisions_frame(verdicts.decisions),
+        on=["state", "suppressed"],
+        how="left",
+        maintain_order="left",
+    ).with_columns(
+        allowed=pl.when(pl.col("address").is_null())
+        .then(pl.lit(value=False))
+        .otherwise(pl.col("allowed")),
+        reason=pl.when(pl.col("address").is_null())
+        .then(pl.lit(Reason.INVALID_ADDRESS.value))
+        .otherwise(pl.col("reason")),
+    )
+    return ListCheckChunk(answered.select(COLUMNS))
+
+
+def _normalised(raw: pl.Series, *, channel: Channel, region: str) -> tuple[pl.Series, pl.Series]:
+    """The input (the trimmed line; null for a blank one) and the normalised value (null
+    for an invalid one) of each line: the fast email form in columns, the rest in Python."""
+    blank = pl.col("raw").str.contains(rf"^[{_ASCII_SPACE}]*$")
+    if channel is Channel.EMAIL:
+        fast = pl.col("raw").str.extract(_FAST_LINE, 1)
+        domain = pl.lit(".") + fast.str.to_lowercase().str.split("@").list.last()
+        plain = (
+            (fast.str.len_bytes() <= EMAIL_MAX_LENGTH)
+            & ~domain.str.contains("--", literal=True)
+            & ~pl.any_horizontal(*(domain.str.ends_with(s) for s in SPECIAL_USE_SUFFIXES))
+        )
+        columns = pl.DataFrame({"raw": raw}).select(
+            input=fast,
+            address=pl.when(plain).then(fast.str.to_lowercase()),
+            slow=~blank & (fast.is_null() | ~plain),
+        )
+    else:
+        columns = pl.DataFrame({"raw": raw}).select(
+            input=pl.lit(None, dtype=pl.String),
+            address=pl.lit(None, dtype=pl.String),
+            slow=~blank,
+        )
+    inputs, values = columns.get_column("input"), columns.get_column("address")
+    slow = columns.get_column("slow").arg_true()
+    if len(slow) == 0:
+        return inputs, values
+    texts = [line.strip() for line in raw.gather(slow).to_list()]
+    answers = normalise_addresses(channel=channel, raws=texts, default_region=region)
+    inputs = inputs.scatter(slow, [text or None for text in texts])
+    values = values.scatter(
+        slow, [value if text else None for text, value in zip(texts, answers, strict=True)]
+    )
+    return inputs, values
+
+
+def states_frame(states: Mapping[str, SubscriptionState]) -> pl.DataFrame:
+    """value → state as a frame with the columns `address` and `state`."""
+    return pl.DataFrame(
+        {"address": list(states), "state": [state.value for state in states.values()]},
+        schema={"address": pl.String, "state": pl.String},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WholeSuppressions:
+    """A channel's every suppression (`SuppressedSet`), ready for pieces."""
+
+    values: pl.Series
+    hashes: set[str]
+
+    @classmethod
+    def of(cls, found: SuppressedSet) -> "WholeSuppressions":
+        return cls(values=pl.Series("address", found.values, pl.String), hashes=found.hashes)
+
+    def flags(self, values: list[str], *, hash_of: Callable[..., list[str]]) -> pl.Series:
+        """Whether each of `values` is suppressed: among the values, or (only asked for
+        the others, and only if there are hashes) its hash, `hash_of(values=…)`, among the
+        hashes."""
+        column = pl.Series("suppressed", values, pl.String)
+        found = column.is_in(self.values.implode())
+        if not self.hashes:
+            return found
+        others = (~found).arg_true()
+        hashes = hash_of(values=column.gather(others).to_list())
+        return found.scatter(others, [h in self.hashes for h in hashes])
+
+
+def _decisions_frame(
+    decisions: Mapping[tuple[SubscriptionState | None, bool], Decision],
+) -> pl.DataFrame:
+    keys = list(decisions)
+    return pl.DataFrame(
+        {
+            "state": [_NO_STATE if state is None else state.value for state, _ in keys],
+            "suppressed": [suppressed for _, suppressed in keys],
+            "allowed": [decisions[key].allowed for key in keys],
+            "reason": [decisions[key].reason.value for key in keys],
+        },
+        schema={
+            "state": pl.String,
+            "suppressed": pl.Boolean,
+            "allowed": pl.Boolean,
+            "reason": pl.String,
+        },
+    )
