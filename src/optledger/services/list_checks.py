@@ -6,6 +6,7 @@ The answers are those of `CheckService.check` for each line, exactly:
 - A line that is, after ASCII white space is trimmed, in the form of the fast email path
   (`channels.FAST_EMAIL_PATTERN`, at most 254 characters, no "--" and no special-use
   name in the domain) is that text lower-cased, as `channels._fast_email` answers it.
+  (Rust's regex gives `extract` a slow engine; `contains` is about twenty times faster.)
 - Every other non-blank line goes through `normalise_addresses` in Python, as before:
   Unicode white space, the validator's own checks and messages, other channels.
 - A value is suppressed when it is among the suppressed values the database still holds,
@@ -13,6 +14,7 @@ The answers are those of `CheckService.check` for each line, exactly:
   such hashes is any line hashed.
 """
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -48,7 +50,12 @@ COLUMNS: Final = ("line", "input", "address", "allowed", "reason")
 PIECE_BYTES: Final = 8 * 1024 * 1024
 """The size of a piece after the first (about 300,000 lines of 25 characters)."""
 _ASCII_SPACE: Final = " \t\n\v\f\r"
-_FAST_LINE: Final = rf"^[{_ASCII_SPACE}]*({FAST_EMAIL_PATTERN})[{_ASCII_SPACE}]*$"
+_FAST_EMAIL: Final = rf"^{FAST_EMAIL_PATTERN}$"
+_VALIDATOR_DOMAINS: Final = (
+    "@[^@]*--|[@.](?:" + "|".join(re.escape(s[1:]) for s in SPECIAL_USE_SUFFIXES) + ")$"
+)
+"""A domain with "--" (a fast-form address has one "@"), or one that is or ends in a
+special-use name: the validator's to answer."""
 _NO_STATE: Final = ""
 """The state column's value for an address with no subscription (a join key, not null)."""
 
@@ -199,25 +206,26 @@ def check_piece(
 def _normalised(raw: pl.Series, *, channel: Channel, region: str) -> tuple[pl.Series, pl.Series]:
     """The input (the trimmed line; null for a blank one) and the normalised value (null
     for an invalid one) of each line: the fast email form in columns, the rest in Python."""
-    blank = pl.col("raw").str.contains(rf"^[{_ASCII_SPACE}]*$")
+    frame = pl.DataFrame({"raw": raw}).with_columns(
+        stripped=pl.col("raw").str.strip_chars(_ASCII_SPACE)
+    )
     if channel is Channel.EMAIL:
-        fast = pl.col("raw").str.extract(_FAST_LINE, 1)
-        domain = pl.lit(".") + fast.str.to_lowercase().str.split("@").list.last()
-        plain = (
-            (fast.str.len_bytes() <= EMAIL_MAX_LENGTH)
-            & ~domain.str.contains("--", literal=True)
-            & ~pl.any_horizontal(*(domain.str.ends_with(s) for s in SPECIAL_USE_SUFFIXES))
+        stripped = pl.col("stripped")
+        frame = frame.with_columns(lowered=stripped.str.to_lowercase()).with_columns(
+            plain=stripped.str.contains(_FAST_EMAIL)
+            & (stripped.str.len_bytes() <= EMAIL_MAX_LENGTH)
+            & ~pl.col("lowered").str.contains(_VALIDATOR_DOMAINS)
         )
-        columns = pl.DataFrame({"raw": raw}).select(
-            input=fast,
-            address=pl.when(plain).then(fast.str.to_lowercase()),
-            slow=~blank & (fast.is_null() | ~plain),
+        columns = frame.select(
+            input=pl.when("plain").then("stripped"),
+            address=pl.when("plain").then("lowered"),
+            slow=~pl.col("plain") & (stripped != ""),
         )
     else:
-        columns = pl.DataFrame({"raw": raw}).select(
+        columns = frame.select(
             input=pl.lit(None, dtype=pl.String),
             address=pl.lit(None, dtype=pl.String),
-            slow=~blank,
+            slow=pl.col("stripped") != "",
         )
     inputs, values = columns.get_column("input"), columns.get_column("address")
     slow = columns.get_column("slow").arg_true()
