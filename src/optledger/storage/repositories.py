@@ -42,6 +42,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -1619,14 +1620,13 @@ class SqlCheckRepository:
         self, *, tenant_id: int, channel: Channel, limit: int
     ) -> ports.SuppressedSet | None:
         parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
-        values = self._executor.column(_all_suppressed_statement(linked=True), parameters)
-        if len(values) > limit:
+        rows = self._executor.raw_rows(_all_suppressed_statement(), parameters)
+        if len(rows) > limit:
             return None
-        parameters["limit"] = limit + 1 - len(values)
-        hashes = self._executor.column(_all_suppressed_statement(linked=False), parameters)
-        if len(values) + len(hashes) > limit:
-            return None
-        return ports.SuppressedSet(values=values, hashes=set(hashes))
+        return ports.SuppressedSet(
+            values=[value for value, _ in rows if value is not None],
+            hashes={address_hash for value, address_hash in rows if value is None},
+        )
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
@@ -1681,28 +1681,31 @@ def _suppressed_among_statement(dialect_name: str) -> Select[str]:
 
 
 @cache
-def _all_suppressed_statement(*, linked: bool) -> Select[str]:
-    """The values of the suppressed addresses the database still holds (`linked`), or the
-    hashes of the other suppressions (erased addresses, or ones never stored). An address
-    row counts only with the suppression's own hash, so a value is listed exactly when its
-    hash is suppressed."""
-    link = and_(
-        addresses.c.id == suppressions.c.address_id,
-        addresses.c.address_hash == suppressions.c.address_hash,
-    )
-    where = (
-        suppressions.c.tenant_id == bindparam("tenant_id"),
-        suppressions.c.channel == bindparam("channel"),
-    )
-    if linked:
-        statement = select(addresses.c.value).join_from(suppressions, addresses, link)
-    else:
-        statement = (
-            select(suppressions.c.address_hash)
-            .join_from(suppressions, addresses, link, isouter=True)
-            .where(addresses.c.id.is_(None))
+def _all_suppressed_statement() -> Select[str | None, str]:
+    """Each suppression: the value of its address where the database still holds it (an
+    address row counts only with the suppression's own hash, so a value is given exactly
+    when its hash is suppressed), otherwise (an erased address, or one never stored) its
+    keyed hash; the other column null."""
+    return (
+        select(
+            addresses.c.value,
+            case((addresses.c.id.is_(None), suppressions.c.address_hash)).label("address_hash"),
         )
-    return statement.where(*where).limit(bindparam("limit", type_=Integer))
+        .join_from(
+            suppressions,
+            addresses,
+            and_(
+                addresses.c.id == suppressions.c.address_id,
+                addresses.c.address_hash == suppressions.c.address_hash,
+            ),
+            isouter=True,
+        )
+        .where(
+            suppressions.c.tenant_id == bindparam("tenant_id"),
+            suppressions.c.channel == bindparam("channel"),
+        )
+        .limit(bindparam("limit", type_=Integer))
+    )
 
 
 @cache
