@@ -1,6 +1,7 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from itertools import chain
 from typing import Final
@@ -134,21 +135,34 @@ class CheckService:
     ) -> Iterator[ListCheckChunk]:
         decisions = _decisions(topic=topic, channel=channel)
         lookup = self._lookup(tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None))
-        for index, (first, text) in enumerate(texts):
-            if index == 1 and topic is not None:
-                whole = self._read_whole(tenant_id=tenant.id, topic_id=topic.id, channel=channel)
-                lookup = self._lookup(
-                    tenant_id=tenant.id, topic=topic, channel=channel, whole=whole
+        after_first = lookup
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
+            for index, (first, text) in enumerate(texts):
+                if index == 0 and topic is not None and text.count("\n") >= LIST_BATCH:
+                    # A full first piece: more lines follow, so the whole sets are read
+                    # now, in a thread, while this piece and the next are normalised.
+                    after_first = _when_done(
+                        pool.submit(
+                            self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
+                        )
+                    )
+                elif index == 1:
+                    lookup = after_first
+                chunk = check_piece(
+                    text,
+                    first=first,
+                    channel=channel,
+                    default_region=tenant.default_region,
+                    verdicts=Verdicts(decisions=decisions, lookup=lookup),
                 )
-            chunk = check_piece(
-                text,
-                first=first,
-                channel=channel,
-                default_region=tenant.default_region,
-                verdicts=Verdicts(decisions=decisions, lookup=lookup),
-            )
-            if len(chunk):
-                yield chunk
+                if len(chunk):
+                    yield chunk
+
+    def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
+        """The lookup of the pieces after the first: from the whole sets where they are
+        not too large (read in one transaction), otherwise read for each piece."""
+        whole = self._read_whole(tenant_id=tenant_id, topic_id=topic.id, channel=channel)
+        return self._lookup(tenant_id=tenant_id, topic=topic, channel=channel, whole=whole)
 
     def _read_whole(self, *, tenant_id: int, topic_id: int, channel: Channel) -> "_Whole":
         def read(uow: UnitOfWork) -> _Whole:
@@ -267,3 +281,12 @@ def _decisions(
 def _nothing_found(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
     """An unknown topic's lookup: it blocks every line, so nothing needs reading."""
     return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
+
+
+def _when_done(later: Future[Lookup]) -> Lookup:
+    """A lookup that waits for `later`'s, the first time it is asked."""
+
+    def lookup(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+        return later.result()(values)
+
+    return lookup
