@@ -41,10 +41,10 @@ def check(
             tenant_id=owner, topic=topic, channel=channel, chunks=_chunks(stream)
         )
         for chunk in answered:
-            addresses = chunk.allowed_addresses()
-            if addresses:
-                typer.echo("\n".join(addresses))
-            allowed += len(addresses)
+            count, addresses = chunk.allowed_addresses()
+            if count:
+                typer.echo(addresses)
+            allowed += count
             blocked.update(chunk.blocked())
     typer.echo(
         f"checked {allowed + blocked.total()}: {allowed} allowed, {blocked.total()} blocked",

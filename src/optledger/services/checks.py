@@ -1,7 +1,7 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from itertools import chain
 from typing import Final
@@ -19,18 +19,21 @@ from optledger.services.list_checks import (
     Lookup,
     Verdicts,
     WholeSuppressions,
-    check_piece,
+    answer_piece,
+    normalise_piece,
     pieces,
     states_frame,
 )
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService"]
+__all__ = ["AHEAD", "LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService"]
 
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
+AHEAD: Final = 4
+"""Pieces of a long list normalised while its whole sets are read (about 32 MiB)."""
 WHOLE_READ_LIMIT: Final = 1_000_000
 """Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
 a topic, that a list longer than one batch reads whole instead of looking its lines up
@@ -134,29 +137,42 @@ class CheckService:
         channel: Channel,
     ) -> Iterator[ListCheckChunk]:
         decisions = _decisions(topic=topic, channel=channel)
-        lookup = self._lookup(tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None))
-        after_first = lookup
+        region = tenant.default_region
+        frames = (
+            (
+                normalise_piece(text, first=first, channel=channel, default_region=region),
+                text.count("\n") >= LIST_BATCH,
+            )
+            for first, text in texts
+        )
+        head = next(frames, None)
+        if head is None:
+            return
+        frame, full = head
+        if topic is None or not full:
+            # An unknown topic, or a list of one piece: no whole set is read.
+            read = self._lookup(
+                tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None)
+            )
+            verdicts = Verdicts(decisions=decisions, lookup=read)
+            yield from _answered([frame, *(f for f, _ in frames)], verdicts=verdicts)
+            return
+        # A full first piece: more lines follow. The whole sets are read in a thread while
+        # the next pieces are normalised (up to AHEAD of them); then every piece is
+        # answered from them.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
-            for index, (first, text) in enumerate(texts):
-                if index == 0 and topic is not None and text.count("\n") >= LIST_BATCH:
-                    # A full first piece: more lines follow, so the whole sets are read
-                    # now, in a thread, while this piece and the next are normalised.
-                    after_first = _when_done(
-                        pool.submit(
-                            self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
-                        )
-                    )
-                elif index == 1:
-                    lookup = after_first
-                chunk = check_piece(
-                    text,
-                    first=first,
-                    channel=channel,
-                    default_region=tenant.default_region,
-                    verdicts=Verdicts(decisions=decisions, lookup=lookup),
-                )
-                if len(chunk):
-                    yield chunk
+            whole = pool.submit(
+                self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
+            )
+            waiting = [frame]
+            while not whole.done() and len(waiting) < AHEAD:
+                following = next(frames, None)
+                if following is None:
+                    break
+                waiting.append(following[0])
+            verdicts = Verdicts(decisions=decisions, lookup=whole.result())
+        yield from _answered(waiting, verdicts=verdicts)
+        yield from _answered((f for f, _ in frames), verdicts=verdicts)
 
     def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
         """The lookup of the pieces after the first: from the whole sets where they are
@@ -191,20 +207,28 @@ class CheckService:
             return lambda values: (known.flags(values, hash_of=hash_of), states)
         topic_id = topic.id
 
-        def read(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+        def read(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
             def in_transaction(uow: UnitOfWork) -> tuple[pl.Series, pl.DataFrame]:
                 if known is not None:
                     flags = known.flags(values, hash_of=hash_of)
                 else:
-                    hashes = hash_of(values=values)
+                    present = values.drop_nulls().to_list()
+                    hashes = dict(zip(present, hash_of(values=present), strict=True))
                     found = uow.checks.suppressed_among(
-                        tenant_id=tenant_id, channel=channel, hashes=set(hashes)
+                        tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
                     )
-                    flags = pl.Series("suppressed", [h in found for h in hashes], pl.Boolean)
+                    flags = pl.Series(
+                        "suppressed",
+                        [v is not None and hashes[v] in found for v in values.to_list()],
+                        pl.Boolean,
+                    )
                 if states is not None:
                     return flags, states
                 read_states = uow.checks.states_among(
-                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=set(values)
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    topic_id=topic_id,
+                    values=set(values.drop_nulls().to_list()),
                 )
                 return flags, states_frame(read_states)
 
@@ -278,15 +302,13 @@ def _decisions(
     }
 
 
-def _nothing_found(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+def _nothing_found(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     """An unknown topic's lookup: it blocks every line, so nothing needs reading."""
     return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
 
 
-def _when_done(later: Future[Lookup]) -> Lookup:
-    """A lookup that waits for `later`'s, the first time it is asked."""
-
-    def lookup(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
-        return later.result()(values)
-
-    return lookup
+def _answered(frames: Iterable[pl.DataFrame], *, verdicts: Verdicts) -> Iterator[ListCheckChunk]:
+    for frame in frames:
+        chunk = answer_piece(frame, verdicts=verdicts)
+        if len(chunk):
+            yield chunk

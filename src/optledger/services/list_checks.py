@@ -40,7 +40,9 @@ __all__ = [
     "Lookup",
     "Verdicts",
     "WholeSuppressions",
+    "answer_piece",
     "check_piece",
+    "normalise_piece",
     "pieces",
     "states_frame",
 ]
@@ -56,8 +58,6 @@ _VALIDATOR_DOMAINS: Final = (
 )
 """A domain with "--" (a fast-form address has one "@"), or one that is or ends in a
 special-use name: the validator's to answer."""
-_NO_STATE: Final = ""
-"""The state column's value for an address with no subscription (a join key, not null)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +71,11 @@ class ListCheckChunk:
     def __len__(self) -> int:
         return self.frame.height
 
-    def allowed_addresses(self) -> list[str]:
-        """The normalised addresses that may be sent to, in order."""
-        return self.frame.filter(pl.col("allowed")).get_column("address").to_list()
+    def allowed_addresses(self) -> tuple[int, str]:
+        """How many of the lines may be sent to, and their normalised addresses in order,
+        one a line (joined in columns: a list has millions)."""
+        allowed = self.frame.filter(pl.col("allowed")).get_column("address")
+        return len(allowed), str(allowed.str.join("\n").item()) if len(allowed) else ""
 
     def blocked(self) -> dict[str, int]:
         """How many lines were blocked, by reason."""
@@ -93,7 +95,7 @@ class ListCheckChunk:
             yield LineCheckResult(line, text, address, allowed, Reason(reason))
 
 
-Lookup = Callable[[list[str]], tuple[pl.Series, pl.DataFrame]]
+Lookup = Callable[[pl.Series], tuple[pl.Series, pl.DataFrame]]
 """For the valid values of a piece, in order: whether each is suppressed, and the states
 of those that have one (a frame of `address`, `state`; see `states_frame`)."""
 
@@ -159,48 +161,59 @@ def check_piece(
     text: str, *, first: int, channel: Channel, default_region: str, verdicts: Verdicts
 ) -> ListCheckChunk:
     """The answers to the non-blank lines of `text`, whose first line is number `first`."""
+    normalised = normalise_piece(text, first=first, channel=channel, default_region=default_region)
+    return answer_piece(normalised, verdicts=verdicts)
+
+
+def normalise_piece(
+    text: str, *, first: int, channel: Channel, default_region: str
+) -> pl.DataFrame:
+    """The non-blank lines of `text` (whose first line is number `first`): `line`, `input`
+    and `address` (the normalised value, null where invalid)."""
     lines = pl.Series("raw", [text]).str.split("\n").explode()
-    frame = pl.DataFrame(
-        {"line": pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64), "raw": lines}
+    numbers = pl.int_range(first, first + len(lines), eager=True, dtype=pl.Int64)
+    inputs, values = _normalised(lines, channel=channel, region=default_region)
+    return pl.DataFrame({"line": numbers, "input": inputs, "address": values}).filter(
+        pl.col("input").is_not_null()
     )
-    inputs, values = _normalised(frame.get_column("raw"), channel=channel, region=default_region)
-    frame = (
-        frame.with_columns(input=inputs, address=values)
-        .drop("raw")
-        .filter(pl.col("input").is_not_null())
-    )
-    valid = frame.filter(pl.col("address").is_not_null())
-    if valid.height == 0:
-        flags = frame.with_columns(state=pl.lit(_NO_STATE), suppressed=pl.lit(value=False))
+
+
+def answer_piece(frame: pl.DataFrame, *, verdicts: Verdicts) -> ListCheckChunk:
+    """The answers to the lines of a `normalise_piece` frame."""
+    suppressed, states = verdicts.lookup(frame.get_column("address"))
+    frame = frame.with_columns(suppressed=suppressed.fill_null(value=False))
+    if states.height:
+        frame = frame.join(states, on="address", how="left", maintain_order="left")
     else:
-        suppressed, states = verdicts.lookup(valid.get_column("address").to_list())
-        valid = valid.with_columns(suppressed=suppressed)
-        valid = valid.join(
-            states,
-            on="address",
-            how="left",
-            maintain_order="left",
-        ).with_columns(pl.col("state").fill_null(_NO_STATE))
-        flags = frame.join(
-            valid.select("line", "state", "suppressed"),
-            on="line",
-            how="left",
-            maintain_order="left",
-        )
-    answered = flags.join(
-        _decisions_frame(verdicts.decisions),
-        on=["state", "suppressed"],
-        how="left",
-        maintain_order="left",
-    ).with_columns(
-        allowed=pl.when(pl.col("address").is_null())
-        .then(pl.lit(value=False))
-        .otherwise(pl.col("allowed")),
-        reason=pl.when(pl.col("address").is_null())
-        .then(pl.lit(Reason.INVALID_ADDRESS.value))
-        .otherwise(pl.col("reason")),
+        frame = frame.with_columns(state=pl.lit(None, dtype=pl.String))
+    allowed, reasons = _decision_tables(verdicts.decisions)
+    answer = pl.col("state").replace_strict(
+        _STATE_CODES, default=0, return_dtype=pl.Int64
+    ) * 2 + pl.col("suppressed").cast(pl.Int64)
+    valid = pl.col("address").is_not_null()
+    answered = frame.with_columns(
+        allowed=pl.when(valid).then(pl.lit(allowed).gather(answer)).otherwise(pl.lit(value=False)),
+        reason=pl.when(valid)
+        .then(pl.lit(reasons).gather(answer))
+        .otherwise(pl.lit(Reason.INVALID_ADDRESS.value)),
     )
     return ListCheckChunk(answered.select(COLUMNS))
+
+
+_STATE_CODES: Final = {state.value: code for code, state in enumerate(SubscriptionState, start=1)}
+"""The code of each state in `_decision_tables` (0: no state)."""
+
+
+def _decision_tables(
+    decisions: Mapping[tuple[SubscriptionState | None, bool], Decision],
+) -> tuple[pl.Series, pl.Series]:
+    """`allowed` and `reason` for each (state, suppressed), at 2 * state code + suppressed."""
+    states: list[SubscriptionState | None] = [None, *SubscriptionState]
+    keys = [(state, suppressed) for state in states for suppressed in (False, True)]
+    return (
+        pl.Series([decisions[key].allowed for key in keys], dtype=pl.Boolean),
+        pl.Series([decisions[key].reason.value for key in keys], dtype=pl.String),
+    )
 
 
 def _normalised(raw: pl.Series, *, channel: Channel, region: str) -> tuple[pl.Series, pl.Series]:
@@ -262,11 +275,11 @@ class WholeSuppressions:
         values = pl.Series("address", found.values, pl.String).sort()
         return cls(values=values, hashes=found.hashes)
 
-    def flags(self, values: list[str], *, hash_of: Callable[..., list[str]]) -> pl.Series:
+    def flags(self, values: pl.Series, *, hash_of: Callable[..., list[str]]) -> pl.Series:
         """Whether each of `values` is suppressed: among the values, or (only asked for
         the others, and only if there are hashes) its hash, `hash_of(values=…)`, among the
         hashes."""
-        column = pl.Series("suppressed", values, pl.String)
+        column = values
         known = self.values
         if known.is_empty():
             found = pl.Series("suppressed", [False] * len(values), pl.Boolean)
@@ -278,23 +291,3 @@ class WholeSuppressions:
         others = (~found).arg_true()
         hashes = hash_of(values=column.gather(others).to_list())
         return found.scatter(others, [h in self.hashes for h in hashes])
-
-
-def _decisions_frame(
-    decisions: Mapping[tuple[SubscriptionState | None, bool], Decision],
-) -> pl.DataFrame:
-    keys = list(decisions)
-    return pl.DataFrame(
-        {
-            "state": [_NO_STATE if state is None else state.value for state, _ in keys],
-            "suppressed": [suppressed for _, suppressed in keys],
-            "allowed": [decisions[key].allowed for key in keys],
-            "reason": [decisions[key].reason.value for key in keys],
-        },
-        schema={
-            "state": pl.String,
-            "suppressed": pl.Boolean,
-            "allowed": pl.Boolean,
-            "reason": pl.String,
-        },
-    )

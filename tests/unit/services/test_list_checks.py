@@ -21,7 +21,7 @@ ALLOW = Decision(allowed=True, reason=Reason.OPT_OUT_DEFAULT)
 SPACES = ("", " ", "\t", " \r", "\u00a0", "\x1c", "\u2003 ")
 
 
-def _nothing(values: list[str]) -> tuple[pl.Series, pl.DataFrame]:
+def _nothing(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     return pl.Series([False] * len(values), dtype=pl.Boolean), states_frame({})
 
 
