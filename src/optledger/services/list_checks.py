@@ -41,7 +41,6 @@ __all__ = [
     "Verdicts",
     "WholeSuppressions",
     "answer_piece",
-    "check_piece",
     "normalise_piece",
     "pieces",
     "states_frame",
@@ -96,8 +95,9 @@ class ListCheckChunk:
 
 
 Lookup = Callable[[pl.Series], tuple[pl.Series, pl.DataFrame]]
-"""For the valid values of a piece, in order: whether each is suppressed, and the states
-of those that have one (a frame of `address`, `state`; see `states_frame`)."""
+"""For the values of a piece's lines, in order (null where invalid): whether each is
+suppressed (anything for a null), and the states of those that have one (a frame of
+`address`, `state`; see `states_frame`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +155,6 @@ def _decoded(data: bytes, *, first: int) -> str:
     except UnicodeDecodeError as exc:
         number = first + data.count(b"\n", 0, exc.start)
         raise InvalidInput.of(f"line {number}", "is not UTF-8 text") from None
-
-
-def check_piece(
-    text: str, *, first: int, channel: Channel, default_region: str, verdicts: Verdicts
-) -> ListCheckChunk:
-    """The answers to the non-blank lines of `text`, whose first line is number `first`."""
-    normalised = normalise_piece(text, first=first, channel=channel, default_region=default_region)
-    return answer_piece(normalised, verdicts=verdicts)
 
 
 def normalise_piece(

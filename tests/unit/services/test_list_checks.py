@@ -10,8 +10,10 @@ from optledger.domain.model import SubscriptionState
 from optledger.domain.policy import Decision, Reason
 from optledger.services import list_checks
 from optledger.services.list_checks import (
+    ListCheckChunk,
     Verdicts,
-    check_piece,
+    answer_piece,
+    normalise_piece,
     pieces,
     states_frame,
 )
@@ -23,6 +25,11 @@ SPACES = ("", " ", "\t", " \r", "\u00a0", "\x1c", "\u2003 ")
 
 def _nothing(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     return pl.Series([False] * len(values), dtype=pl.Boolean), states_frame({})
+
+
+def check_piece(text: str, *, first: int, channel: Channel) -> ListCheckChunk:
+    frame = normalise_piece(text, first=first, channel=channel, default_region="GB")
+    return answer_piece(frame, verdicts=_verdicts())
 
 
 def _verdicts() -> Verdicts:
@@ -45,8 +52,6 @@ def test_each_line_is_normalised_as_one_address_is():
         "\n".join(lines),
         first=10,
         channel=Channel.EMAIL,
-        default_region="GB",
-        verdicts=_verdicts(),
     )
     texts = [line.strip() for line in lines]
     values = normalise_addresses(channel=Channel.EMAIL, raws=texts, default_region="GB")
@@ -67,8 +72,6 @@ def test_other_channels_are_normalised_line_by_line():
         " +44 20 7946 0958\n\n020 7946 0959 \nnot a number",
         first=1,
         channel=Channel.SMS,
-        default_region="GB",
-        verdicts=_verdicts(),
     )
     assert [(r.line, r.input, r.address, r.reason) for r in chunk.results()] == [
         (1, "+44 20 7946 0958", "+442079460958", Reason.OPT_OUT_DEFAULT),
