@@ -107,7 +107,7 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     # Each database runs half of the workloads, so that the test stays short (< 30 s each)
     # and every piece of the command runs on one of them.
     if target.kind == "sqlite":
-        workloads = ["w2-check-2000", "w2-list-check"]
+        workloads = ["w2-check-2000", "w2-list-check", "w2-list-check-api"]
     else:
         workloads = ["w3-import", "w1-unsubscribe"]
     output = tmp_path / "results.json"
@@ -151,6 +151,9 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     if "w2-list-check" in by_name:
         assert by_name["w2-list-check"]["rounds"][0]["optledger"]["detail"]["allowed"] == 150
         assert by_name["w2-list-check"]["rounds"][0]["ceiling"]["detail"]["allowed"] == 150
+    if "w2-list-check-api" in by_name:
+        detail = by_name["w2-list-check-api"]["rounds"][0]["optledger"]["detail"]
+        assert (detail["lines"], detail["allowed"]) == (300, 150)
 
 
 def test_the_command_line_names_every_workload() -> None:
@@ -168,6 +171,7 @@ def test_the_command_line_names_every_workload() -> None:
         "w2-check-max",
         "w2-check-2000",
         "w2-list-check",
+        "w2-list-check-api",
         "w3-import",
     ):
         assert name in usage
