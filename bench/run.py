@@ -20,6 +20,8 @@ Workloads (docs/decisions/0022-benchmark-ceilings.md):
   w1-processes     w1-unsubscribe with serve's default workers, against one worker
   w2-list-check    optledger check of a list against suppressions, against polars
   w2-list-check-large  the same with a list ten times as long, and its peak memory
+  w2-list-check-api  the same list through POST /v1/checks/list (streamed NDJSON) to a
+                   running optledger serve, against the same polars ceiling
   w3-import        optledger import suppressions, against executemany (SQLite) / COPY
   w3-import-opt-outs   opt-outs through serve during a long import (tests/contention's
                    harness): their p99, and the import's rows/s and peak memory
@@ -529,6 +531,7 @@ def w2_check_rate(ctx: Context, round_: int) -> Sample:
 @dataclass
 class ListCheckData:
     env: dict[str, str]
+    key: str
     list_file: Path
 
 
@@ -538,7 +541,8 @@ def _list_check_data(ctx: Context) -> ListCheckData:
     if ctx._list_check is not None:
         return ctx._list_check
     scratch = ctx.scratch / "list-check"
-    env = make_tenant(ctx.fresh("list-check")).env
+    tenant = make_tenant(ctx.fresh("list-check"))
+    env = tenant.env
     sizes = ctx.sizes
     suppressed = scratch / "suppressed.csv"
     with suppressed.open("w", encoding="utf-8") as file:
@@ -548,7 +552,7 @@ def _list_check_data(ctx: Context) -> ListCheckData:
     list_file = scratch / "list.txt"
     with list_file.open("w", encoding="utf-8") as file:
         file.writelines(f"listed{n}@example.com\n" for n in range(sizes.list_lines))
-    data = ListCheckData(env=env, list_file=list_file)
+    data = ListCheckData(env=env, key=tenant.key, list_file=list_file)
     ctx._list_check = data
     return data
 
@@ -635,6 +639,54 @@ def w2_list_check_large_ceiling(ctx: Context, round_: int) -> Sample:
 def w2_list_check_large(ctx: Context, round_: int) -> Sample:
     del round_
     return _list_check(ctx, list_file=_large_list(ctx), lines=ctx.sizes.large_list_lines)
+
+
+def w2_list_check_api(ctx: Context, round_: int) -> Sample:
+    """The same list through `POST /v1/checks/list` to a running `optledger serve` (its
+    start-up is not counted: an API is a running service), sent in 1 MiB blocks, the
+    NDJSON answer read to its end."""
+    del round_
+    data = _list_check_data(ctx)
+    with serve_optledger(data.env, workers=ctx.workers) as base:
+        started = time.perf_counter()
+        lines, allowed = _post_list(base, key=data.key, path=data.list_file)
+        seconds = time.perf_counter() - started
+    expected = ctx.sizes.list_lines - ctx.sizes.list_suppressions
+    return Sample(
+        throughput=ctx.sizes.list_lines / seconds,
+        failures=0 if (lines, allowed) == (ctx.sizes.list_lines, expected) else 1,
+        detail={"seconds": round(seconds, 3), "lines": lines, "allowed": allowed},
+    )
+
+
+def _post_list(base: str, *, key: str, path: Path) -> tuple[int, int]:
+    """The answered lines and the allowed ones of a list check of the file at `path`."""
+
+    def blocks() -> Iterator[bytes]:
+        with path.open("rb") as file:
+            while block := file.read(1024 * 1024):
+                yield block
+
+    lines = allowed = 0
+    rest = b""
+    with (
+        httpx2.Client(timeout=600) as client,
+        client.stream(
+            "POST",
+            f"{base}/v1/checks/list",
+            params={"topic": TOPIC, "channel": "email"},
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "text/plain"},
+            content=blocks(),
+        ) as response,
+    ):
+        response.raise_for_status()
+        for received in response.iter_bytes():
+            data = rest + received
+            cut = data.rfind(b"\n") + 1
+            lines += data.count(b"\n", 0, cut)
+            allowed += data.count(b'"allowed":true', 0, cut)
+            rest = data[cut:]
+    return lines, allowed
 
 
 def _import_file(ctx: Context, *, rows: int) -> Path:
@@ -791,6 +843,14 @@ WORKLOADS = (
         goal=lambda _: Goal(
             min_ratio=0.5, max_p99_ms=None, text="within 2x, < 2 GB", max_rss_mb=2048
         ),
+    ),
+    Workload(
+        name="w2-list-check-api",
+        what="POST /v1/checks/list, streamed, list against suppressions",
+        ceiling_what="polars anti-join, same database",
+        ceiling=w2_list_check_ceiling,
+        optledger=w2_list_check_api,
+        goal=lambda _: LIST_CHECK_GOAL,
     ),
     Workload(
         name="w3-import",

@@ -35,7 +35,13 @@ from optledger.domain.model import (
     Topic,
     UnsubscribeRequest,
 )
-from optledger.domain.ports import ConsentQuery, EventFilter, IdempotencyRecord, ImportRun
+from optledger.domain.ports import (
+    ConsentQuery,
+    EventFilter,
+    IdempotencyRecord,
+    ImportRun,
+    SuppressedSet,
+)
 
 T = TypeVar("T")
 
@@ -626,9 +632,12 @@ class MemoryCheckRepository(_Repo):
     ) -> set[str]:
         return MemorySuppressionRepository(self.s).suppressed(tenant_id, channel, hashes)
 
-    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+    def all_suppressed(
+        self, *, tenant_id: int, channel: Channel, limit: int
+    ) -> SuppressedSet | None:
+        """Every suppression as a hash: the answer of a store that holds no values."""
         found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
-        return None if len(found) > limit else found
+        return None if len(found) > limit else SuppressedSet(values=[], hashes=found)
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int

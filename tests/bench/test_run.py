@@ -120,7 +120,7 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     # Each database runs half of the workloads, so that the test stays short (< 30 s each)
     # and every piece of the command runs on one of them.
     if target.kind == "sqlite":
-        workloads = ["w2-check-2000", "w2-list-check", "w3-import-opt-outs"]
+        workloads = ["w2-check-2000", "w2-list-check", "w2-list-check-api", "w3-import-opt-outs"]
     else:
         workloads = ["w3-import", "w1-unsubscribe", "w1-processes", "w2-list-check-large"]
     output = tmp_path / "results.json"
@@ -174,6 +174,9 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
         assert (during["detail"]["opt_outs"], during["detail"]["during_import"]) == (4, 4)
         assert during["p99_ms"] > 0
         assert during["peak_rss_mb"] > 0
+    if "w2-list-check-api" in by_name:
+        detail = by_name["w2-list-check-api"]["rounds"][0]["optledger"]["detail"]
+        assert (detail["lines"], detail["allowed"]) == (300, 150)
 
 
 def test_the_command_line_names_every_workload() -> None:
@@ -193,6 +196,7 @@ def test_the_command_line_names_every_workload() -> None:
         "w1-processes",
         "w2-list-check",
         "w2-list-check-large",
+        "w2-list-check-api",
         "w3-import",
         "w3-import-opt-outs",
     ):

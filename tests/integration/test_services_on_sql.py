@@ -215,6 +215,42 @@ def test_a_list_check_answers_as_the_batch_check_on_sql(
     assert (blocked.line, blocked.reason) == (1, Reason.SUPPRESSED)
 
 
+def test_a_long_list_finds_erased_addresses_by_hash_and_the_rest_by_value_on_sql(
+    services, tenant_id, monkeypatch
+):
+    """The whole suppressed set holds values where the addresses are kept and hashes where
+    they were erased; a long list is answered from both exactly."""
+    monkeypatch.setattr(checks, "LIST_BATCH", 3)
+    services.subscriptions.subscribe(
+        tenant_id=tenant_id,
+        channel=EMAIL,
+        address="ann@example.com",
+        topic="digest",
+        provenance=API,
+        contact="u1",
+    )
+    services.subscriptions.unsubscribe(
+        tenant_id=tenant_id,
+        target=AddressTarget(EMAIL, "bob@example.com"),
+        topics=None,
+        provenance=API,
+    )
+    services.contacts.erase_contact(tenant_id=tenant_id, external_id="u1", provenance=API)
+    lines = ["x@example.com", "", "y@example.com", "Ann@Example.com", "BOB@example.com", "z@"]
+
+    got = list(
+        services.checks.check_list(tenant_id=tenant_id, topic="digest", channel=EMAIL, lines=lines)
+    )
+
+    assert [(r.line, r.input, r.address, r.allowed, r.reason) for r in got] == [
+        (1, "x@example.com", "x@example.com", True, Reason.OPT_OUT_DEFAULT),
+        (3, "y@example.com", "y@example.com", True, Reason.OPT_OUT_DEFAULT),
+        (4, "Ann@Example.com", "ann@example.com", False, Reason.SUPPRESSED),
+        (5, "BOB@example.com", "bob@example.com", False, Reason.SUPPRESSED),
+        (6, "z@", None, False, Reason.INVALID_ADDRESS),
+    ]
+
+
 def test_erase_and_history_on_sql(services, tenant_id):
     services.subscriptions.subscribe(
         tenant_id=tenant_id,

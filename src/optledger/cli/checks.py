@@ -1,7 +1,7 @@
 """`optledger check`: filter a list of addresses down to those that may be contacted."""
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Annotated, Final
@@ -10,13 +10,11 @@ import typer
 
 from optledger.cli.common import TenantOption, open_services, tenant_id
 from optledger.domain.channels import Channel
-from optledger.domain.errors import InvalidInput
 
 __all__ = ["check"]
 
 _STDIN: Final = "-"
-_ECHO_BATCH: Final = 10_000
-"""Allowed addresses written to stdout at once."""
+_READ_SIZE: Final = 1024 * 1024
 
 
 def check(
@@ -39,21 +37,15 @@ def check(
     blocked: Counter[str] = Counter()
     with _open(file) as stream, open_services() as services:
         owner = tenant_id(services, tenant)
-        results = services.checks.check_list(
-            tenant_id=owner, topic=topic, channel=channel, lines=_lines(stream)
+        answered = services.checks.check_list_chunks(
+            tenant_id=owner, topic=topic, channel=channel, chunks=_chunks(stream)
         )
-        out: list[str] = []
-        for result in results:
-            if result.allowed:
-                allowed += 1
-                out.append(result.address or "")
-                if len(out) == _ECHO_BATCH:
-                    typer.echo("\n".join(out))
-                    out.clear()
-            else:
-                blocked[result.reason.value] += 1
-        if out:
-            typer.echo("\n".join(out))
+        for chunk in answered:
+            count, addresses = chunk.allowed_addresses()
+            if count:
+                typer.echo(addresses)
+            allowed += count
+            blocked.update(chunk.blocked())
     typer.echo(
         f"checked {allowed + blocked.total()}: {allowed} allowed, {blocked.total()} blocked",
         err=True,
@@ -72,9 +64,6 @@ def _open(file: str) -> AbstractContextManager[IO[bytes]]:
     return Path(file).open("rb")
 
 
-def _lines(lines: Iterable[bytes]) -> Iterator[str]:
-    for number, raw in enumerate(lines, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput.of(f"line {number}", "is not UTF-8 text") from None
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(_READ_SIZE):
+        yield chunk

@@ -6,15 +6,14 @@ import logging.config
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
-from typing import Annotated, Any, Final
+from functools import cache, partial
+from types import ModuleType
+from typing import Annotated, Any, Final, NamedTuple
 
 import typer
-import uvicorn
 
-from optledger.api.app import create_app
-from optledger.api.protocol import bounded_http_protocol
 from optledger.bootstrap import (
     StartupError,
     build,
@@ -27,7 +26,7 @@ from optledger.cli.common import load_settings
 from optledger.cli.errors import ListenAddressInUse
 from optledger.cli.logs import log_config
 from optledger.cli.prefork import STARTUP_FAILURE, supervise
-from optledger.config import MAX_WORKERS, ConfigError, Settings
+from optledger.config import MAX_WORKERS, ConfigError, RequestLimits, Settings
 
 __all__ = ["serve", "usable_cores", "uvicorn_options"]
 
@@ -67,6 +66,7 @@ def serve(
     settings = load_settings()
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     processes = workers or settings.workers or usable_cores()
+    _web_stack()  # imported once, before any worker is forked
     with _listen(host=settings.host, port=settings.port) as listener:
         if processes == 1:
             _run_server(settings, listener=listener, processes=1)
@@ -85,6 +85,27 @@ def serve(
         settle_database(settings)
     # As uvicorn does: the exit status says which signal stopped the server.
     signal.raise_signal(stop)
+
+
+class _WebStack(NamedTuple):
+    uvicorn: ModuleType
+    create_app: Callable[..., Any]
+    bounded_http_protocol: Callable[[RequestLimits], type]
+
+
+@cache
+def _web_stack() -> _WebStack:
+    """uvicorn and the application, imported when serving and not with this module: every
+    other command (a list check above all) would spend about half a second of its start-up
+    on them."""
+    import uvicorn  # noqa: PLC0415
+
+    from optledger.api.app import create_app  # noqa: PLC0415
+    from optledger.api.protocol import bounded_http_protocol  # noqa: PLC0415
+
+    return _WebStack(
+        uvicorn=uvicorn, create_app=create_app, bounded_http_protocol=bounded_http_protocol
+    )
 
 
 def usable_cores() -> int:
@@ -110,24 +131,25 @@ def _run_server(settings: Settings, *, listener: socket.socket, processes: int) 
     """Serve on `listener` in this process until SIGTERM or SIGINT; StartupError if the
     server does not start. One of `processes`, which share the rate limits and the
     database connections; the only one migrates the database."""
+    web = _web_stack()
     with build(settings, migrate=processes == 1, processes=processes) as runtime:
         limits = settings.limits.shared_by(processes)
-        app = create_app(
+        app = web.create_app(
             services=runtime.services,
             ready=runtime.ready,
             on_shutdown=runtime.close,
             limits=limits,
         )
-        config = uvicorn.Config(
+        config = web.uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
-            http=bounded_http_protocol(limits),
+            http=web.bounded_http_protocol(limits),
             forwarded_allow_ips=settings.forwarded_allow_ips,
             backlog=_BACKLOG,
             **uvicorn_options(settings.log_level),
         )
-        server = uvicorn.Server(config)
+        server = web.uvicorn.Server(config)
         if processes == 1:
             _log.info(
                 "Listening on %s (press Ctrl-C to stop)", _base_url(settings.host, settings.port)

@@ -25,7 +25,10 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from optledger.domain.errors import InvalidInput
 
 __all__ = [
+    "EMAIL_MAX_LENGTH",
+    "FAST_EMAIL_PATTERN",
     "PHONE_CHANNELS",
+    "SPECIAL_USE_SUFFIXES",
     "Channel",
     "mask_address",
     "normalise_address",
@@ -35,16 +38,19 @@ __all__ = [
 MAX_ADDRESS_LENGTH = 4096
 
 _ATEXT: Final = r"A-Za-z0-9_!#$%&'*+/=?^`{|}~-"
-_FAST_EMAIL: Final = re.compile(
+FAST_EMAIL_PATTERN: Final = (
     # A dot-atom local part of RFC 5322 atext, then host-name labels (letters, digits,
-    # inner hyphens, at most 63 characters), the last one ending in a letter.
+    # inner hyphens, at most 63 characters), the last one ending in a letter. Written for
+    # Python's `re` and Rust's `regex` (polars) alike: no look-around, ASCII classes only.
     rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z]"
 )
-_EMAIL_MAX_LENGTH: Final = 254
+_FAST_EMAIL: Final = re.compile(FAST_EMAIL_PATTERN)
+EMAIL_MAX_LENGTH: Final = 254
 """email-validator's limit on a whole address (RFC 3696 errata 1690), in octets."""
-_SPECIAL_USE_SUFFIXES: Final = tuple(f".{name}" for name in SPECIAL_USE_DOMAIN_NAMES)
+SPECIAL_USE_SUFFIXES: Final = tuple(f".{name}" for name in SPECIAL_USE_DOMAIN_NAMES)
+"""A domain (with a leading dot) ending in one of these goes to the validator."""
 
 
 class Channel(StrEnum):
@@ -129,11 +135,11 @@ def _fast_email(value: str) -> str | None:
     no quoting, no Unicode or IDNA mapping, and its remaining checks are the ones below.
     A domain with "--" (Punycode, or the reserved third and fourth characters) goes to the
     validator, which decodes or refuses it."""
-    if len(value) > _EMAIL_MAX_LENGTH or _FAST_EMAIL.fullmatch(value) is None:
+    if len(value) > EMAIL_MAX_LENGTH or _FAST_EMAIL.fullmatch(value) is None:
         return None
     lowered = value.lower()
     domain = "." + lowered.rpartition("@")[2]
-    if "--" in domain or domain.endswith(_SPECIAL_USE_SUFFIXES):
+    if "--" in domain or domain.endswith(SPECIAL_USE_SUFFIXES):
         return None
     return lowered
 

@@ -58,6 +58,7 @@ __all__ = [
     "Spool",
     "Spools",
     "SubscriptionRepository",
+    "SuppressedSet",
     "SuppressionRepository",
     "TenantRepository",
     "TopicRepository",
@@ -238,6 +239,17 @@ class SubscriptionRepository(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SuppressedSet:
+    """A channel's every suppression, for a long list check: the values of the suppressed
+    addresses the database still holds (a list compares them without hashing), and the
+    keyed hashes of the rest (erased addresses, suppressions imported for addresses never
+    stored), which only a hash of a line can match."""
+
+    values: list[str]
+    hashes: set[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentQuery:
     """What one may-send check asks of the database: the state of the address `value` to
     the topic, and whether `address_hash` is suppressed on the channel."""
@@ -269,8 +281,10 @@ class CheckRepository(Protocol):
         however many there are (a list check's batch)."""
         ...
 
-    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
-        """Every suppressed hash on the channel, or None if there are more than `limit`."""
+    def all_suppressed(
+        self, *, tenant_id: int, channel: Channel, limit: int
+    ) -> SuppressedSet | None:
+        """Every suppression on the channel, or None if there are more than `limit`."""
         ...
 
     def all_states(

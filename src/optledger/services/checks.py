@@ -1,24 +1,47 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
+from functools import partial
+from itertools import chain
 from typing import Final
 
-from optledger.domain.channels import Channel, normalise_addresses
+import polars as pl
+
+from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import SubscriptionState, Tenant, Topic
 from optledger.domain.policy import Decision, Reason, decide
-from optledger.domain.ports import ConsentQuery, UnitOfWork
+from optledger.domain.ports import ConsentQuery, SuppressedSet, UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext
+from optledger.services.list_checks import (
+    ListCheckChunk,
+    Lookup,
+    Verdicts,
+    WholeSuppressions,
+    answer_piece,
+    normalise_piece,
+    pieces,
+    states_frame,
+)
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService", "PreparedCheck"]
+__all__ = [
+    "AHEAD",
+    "LIST_BATCH",
+    "MAX_CHECK_BATCH",
+    "WHOLE_READ_LIMIT",
+    "CheckService",
+    "PreparedCheck",
+]
 
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
+AHEAD: Final = 4
+"""Pieces of a long list normalised while its whole sets are read (about 32 MiB)."""
 WHOLE_READ_LIMIT: Final = 1_000_000
 """Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
 a topic, that a list longer than one batch reads whole instead of looking its lines up
@@ -140,40 +163,84 @@ class CheckService:
     def check_list(
         self, *, tenant_id: int, topic: str, channel: Channel, lines: Iterable[str]
     ) -> Iterator[LineCheckResult]:
-        """The decision for each non-blank line of `lines`, in order, as `check` answers
-        it, however long the list.
+        """`check_list_chunks` of `lines` (one line each), line by line."""
+        chunks = (f"{line.removesuffix(chr(10))}\n".encode() for line in lines)
+        answered = self.check_list_chunks(
+            tenant_id=tenant_id, topic=topic, channel=channel, chunks=chunks
+        )
+        return chain.from_iterable(chunk.results() for chunk in answered)
 
-        The lines are answered LIST_BATCH at a time: each batch is normalised and hashed
-        in one pass, and its subscription states read in one statement. Suppressions are
-        read in one statement per batch too, except that a list longer than one batch
-        reads the channel's whole set of suppressed hashes once, at its second batch, when
-        there are at most WHOLE_READ_LIMIT, and the topic's states likewise. Memory is
-        bounded by a batch and those sets, not by the list. The tenant and the topic are
-        read here, before the first line.
+    def check_list_chunks(
+        self, *, tenant_id: int, topic: str, channel: Channel, chunks: Iterable[bytes]
+    ) -> Iterator[ListCheckChunk]:
+        """The decision for each non-blank line of the UTF-8 text `chunks` make up, in
+        order, as `check` answers it, however long the list: answered pieces of it.
+
+        The first piece is the first LIST_BATCH lines: normalised, and its suppressions
+        and states read for its values, in one transaction. A list longer than that then
+        reads the channel's every suppression and the topic's every state once, when each
+        has at most WHOLE_READ_LIMIT, and answers the rest in pieces of megabytes, in
+        columns (`list_checks`); past the limit each piece reads its own. Memory is bounded
+        by a piece and those sets, not by the list. The tenant and the topic are read
+        here, before the first line; InvalidInput names a line that is not UTF-8.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         the_topic = self._ctx.topic(tenant_id, topic)
-        numbered = ((number, line.strip()) for number, line in enumerate(lines, start=1))
-        batches = _batches((pair for pair in numbered if pair[1]), size=LIST_BATCH)
-        return self._check_batches(batches, tenant=tenant, topic=the_topic, channel=channel)
+        texts = pieces(chunks, first_lines=LIST_BATCH)
+        return self._check_pieces(texts, tenant=tenant, topic=the_topic, channel=channel)
 
-    def _check_batches(
+    def _check_pieces(
         self,
-        batches: Iterator[list[tuple[int, str]]],
+        texts: Iterator[tuple[int, str]],
         *,
         tenant: Tenant,
         topic: Topic | None,
         channel: Channel,
-    ) -> Iterator[LineCheckResult]:
+    ) -> Iterator[ListCheckChunk]:
         decisions = _decisions(topic=topic, channel=channel)
-        whole: _Whole = (None, None)
-        for index, batch in enumerate(batches):
-            if index == 1 and topic is not None:
-                whole = self._read_whole(tenant_id=tenant.id, topic_id=topic.id, channel=channel)
-            yield from self._check_batch(
-                batch, tenant=tenant, topic=topic, channel=channel, decisions=decisions, whole=whole
+        region = tenant.default_region
+        frames = (
+            (
+                normalise_piece(text, first=first, channel=channel, default_region=region),
+                text.count("\n") >= LIST_BATCH,
             )
+            for first, text in texts
+        )
+        head = next(frames, None)
+        if head is None:
+            return
+        frame, full = head
+        if topic is None or not full:
+            # An unknown topic, or a list of one piece: no whole set is read.
+            read = self._lookup(
+                tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None)
+            )
+            verdicts = Verdicts(decisions=decisions, lookup=read)
+            yield from _answered([frame, *(f for f, _ in frames)], verdicts=verdicts)
+            return
+        # A full first piece: more lines follow. The whole sets are read in a thread while
+        # the next pieces are normalised (up to AHEAD of them); then every piece is
+        # answered from them.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
+            whole = pool.submit(
+                self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
+            )
+            waiting = [frame]
+            while not whole.done() and len(waiting) < AHEAD:
+                following = next(frames, None)
+                if following is None:
+                    break
+                waiting.append(following[0])
+            verdicts = Verdicts(decisions=decisions, lookup=whole.result())
+        yield from _answered(waiting, verdicts=verdicts)
+        yield from _answered((f for f, _ in frames), verdicts=verdicts)
+
+    def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
+        """The lookup of the pieces after the first: from the whole sets where they are
+        not too large (read in one transaction), otherwise read for each piece."""
+        whole = self._read_whole(tenant_id=tenant_id, topic_id=topic.id, channel=channel)
+        return self._lookup(tenant_id=tenant_id, topic=topic, channel=channel, whole=whole)
 
     def _read_whole(self, *, tenant_id: int, topic_id: int, channel: Channel) -> "_Whole":
         def read(uow: UnitOfWork) -> _Whole:
@@ -187,76 +254,49 @@ class CheckService:
 
         return self._ctx.transactions.read(read)
 
-    def _check_batch(
-        self,
-        batch: list[tuple[int, str]],
-        *,
-        tenant: Tenant,
-        topic: Topic | None,
-        channel: Channel,
-        decisions: dict[tuple[SubscriptionState | None, bool], Decision],
-        whole: "_Whole",
-    ) -> list[LineCheckResult]:
-        values = normalise_addresses(
-            channel=channel, raws=[text for _, text in batch], default_region=tenant.default_region
-        )
-        valid = [value for value in values if value is not None]
-        hashes = dict(
-            zip(
-                valid,
-                self._ctx.hasher.address_hashes(tenant_id=tenant.id, channel=channel, values=valid),
-                strict=True,
-            )
-        )
-        suppressed, states = self._read(
-            tenant_id=tenant.id,
-            topic=topic,
-            channel=channel,
-            hashes=hashes,
-            whole=whole,
-        )
-        invalid = Reason.INVALID_ADDRESS
-        results = []
-        for (number, text), value in zip(batch, values, strict=True):
-            if value is None:
-                results.append(LineCheckResult(number, text, None, False, invalid))
-                continue
-            decision = decisions[states.get(value), hashes[value] in suppressed]
-            results.append(LineCheckResult(number, text, value, decision.allowed, decision.reason))
-        return results
-
-    def _read(
-        self,
-        *,
-        tenant_id: int,
-        topic: Topic | None,
-        channel: Channel,
-        hashes: dict[str, str],
-        whole: "_Whole",
-    ) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
-        """The suppressed hashes among `hashes` (value → hash) and their states (value →
-        state), or supersets of them where `whole` has them."""
+    def _lookup(
+        self, *, tenant_id: int, topic: Topic | None, channel: Channel, whole: "_Whole"
+    ) -> Lookup:
+        """How a piece's values are looked up: in `whole` where it has them, the rest read
+        for the piece (in one transaction)."""
+        if topic is None:
+            return _nothing_found
         every_suppressed, every_state = whole
-        if topic is None or not hashes:
-            return set(), {}
-        if every_suppressed is not None and every_state is not None:
-            return every_suppressed, every_state
+        hash_of = partial(self._ctx.hasher.address_hashes, tenant_id=tenant_id, channel=channel)
+        known = None if every_suppressed is None else WholeSuppressions.of(every_suppressed)
+        states = None if every_state is None else states_frame(every_state)
+        if known is not None and states is not None:
+            return lambda values: (known.flags(values, hash_of=hash_of), states)
         topic_id = topic.id
 
-        def read(uow: UnitOfWork) -> tuple[Collection[str], Mapping[str, SubscriptionState]]:
-            suppressed = every_suppressed
-            if suppressed is None:
-                suppressed = uow.checks.suppressed_among(
-                    tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
+        def read(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+            def in_transaction(uow: UnitOfWork) -> tuple[pl.Series, pl.DataFrame]:
+                if known is not None:
+                    flags = known.flags(values, hash_of=hash_of)
+                else:
+                    present = values.drop_nulls().to_list()
+                    hashes = dict(zip(present, hash_of(values=present), strict=True))
+                    found = uow.checks.suppressed_among(
+                        tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
+                    )
+                    flags = pl.Series(
+                        "suppressed",
+                        [v is not None and hashes[v] in found for v in values.to_list()],
+                        pl.Boolean,
+                    )
+                if states is not None:
+                    return flags, states
+                read_states = uow.checks.states_among(
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    topic_id=topic_id,
+                    values=set(values.drop_nulls().to_list()),
                 )
-            states = every_state
-            if states is None:
-                states = uow.checks.states_among(
-                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
-                )
-            return suppressed, states
+                return flags, states_frame(read_states)
 
-        return self._ctx.transactions.read(read)
+            return self._ctx.transactions.read(in_transaction)
+
+        return read
 
     def _check(
         self,
@@ -306,7 +346,7 @@ class CheckService:
             return None
 
 
-_Whole = tuple[set[str] | None, dict[str, SubscriptionState] | None]
+_Whole = tuple[SuppressedSet | None, dict[str, SubscriptionState] | None]
 """A channel's every suppressed hash and a topic's every state, where read whole."""
 
 
@@ -324,7 +364,13 @@ def _decisions(
     }
 
 
-def _batches(items: Iterable[tuple[int, str]], *, size: int) -> Iterator[list[tuple[int, str]]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def _nothing_found(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+    """An unknown topic's lookup: it blocks every line, so nothing needs reading."""
+    return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
+
+
+def _answered(frames: Iterable[pl.DataFrame], *, verdicts: Verdicts) -> Iterator[ListCheckChunk]:
+    for frame in frames:
+        chunk = answer_piece(frame, verdicts=verdicts)
+        if len(chunk):
+            yield chunk

@@ -275,6 +275,16 @@ class CursorExecutor:
             return [row[0] for row in rows]
         return [process(row[0]) for row in rows]
 
+    def raw_rows(
+        self, statement: Executable, parameters: Mapping[str, object] = {}
+    ) -> Sequence[Sequence[Any]]:
+        """Every row as the driver returns it, without making records: for statements of
+        columns that need no conversion and return hundreds of thousands of rows."""
+        plan = self.plan(statement, tuple(parameters))
+        if plan.record is None or plan.results:
+            raise UnsupportedStatement("the statement returns no rows, or converted ones")
+        return self._execute(plan.sql, plan.values(parameters), fetch=True)
+
     def first(self, statement: Executable, parameters: Mapping[str, object] = {}) -> Record | None:
         """The first row the statement returns, or None."""
         plan = self.plan(statement, tuple(parameters))

@@ -39,8 +39,10 @@ from sqlalchemy import (
     Table,
     Text,
     Update,
+    and_,
     any_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -1620,10 +1622,17 @@ class SqlCheckRepository:
         }
         return set(self._executor.column(_suppressed_among_statement(dialect), parameters))
 
-    def all_suppressed(self, *, tenant_id: int, channel: Channel, limit: int) -> set[str] | None:
+    def all_suppressed(
+        self, *, tenant_id: int, channel: Channel, limit: int
+    ) -> ports.SuppressedSet | None:
         parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
-        found = set(self._executor.column(_all_suppressed_statement(), parameters))
-        return None if len(found) > limit else found
+        rows = self._executor.raw_rows(_all_suppressed_statement(), parameters)
+        if len(rows) > limit:
+            return None
+        return ports.SuppressedSet(
+            values=[value for value, _ in rows if value is not None],
+            hashes={address_hash for value, address_hash in rows if value is None},
+        )
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
@@ -1678,9 +1687,25 @@ def _suppressed_among_statement(dialect_name: str) -> Select[str]:
 
 
 @cache
-def _all_suppressed_statement() -> Select[str]:
+def _all_suppressed_statement() -> Select[str | None, str]:
+    """Each suppression: the value of its address where the database still holds it (an
+    address row counts only with the suppression's own hash, so a value is given exactly
+    when its hash is suppressed), otherwise (an erased address, or one never stored) its
+    keyed hash; the other column null."""
     return (
-        select(suppressions.c.address_hash)
+        select(
+            addresses.c.value,
+            case((addresses.c.id.is_(None), suppressions.c.address_hash)).label("address_hash"),
+        )
+        .join_from(
+            suppressions,
+            addresses,
+            and_(
+                addresses.c.id == suppressions.c.address_id,
+                addresses.c.address_hash == suppressions.c.address_hash,
+            ),
+            isouter=True,
+        )
         .where(
             suppressions.c.tenant_id == bindparam("tenant_id"),
             suppressions.c.channel == bindparam("channel"),

@@ -59,6 +59,7 @@ OPERATIONS = {
         "200",
         {"400", "401", "403", "409", "413", "415", "422", "500", "503"},
     ),
+    ("/v1/checks/list", "post"): ("200", {"401", "403", "413", "415", "422", "500", "503"}),
     ("/v1/messages", "post"): (
         "201",
         {"400", "401", "403", "409", "413", "415", "422", "500", "503"},
@@ -94,6 +95,7 @@ OPERATION_IDS = {
     ("/v1/unsubscribe-requests/{request_id}/cancel", "post"): "cancelUnsubscribeRequest",
     ("/v1/checks", "get"): "checkAddress",
     ("/v1/checks", "post"): "checkAddresses",
+    ("/v1/checks/list", "post"): "checkList",
     ("/v1/messages", "post"): "registerMessages",
     ("/v1/contacts/{external_id}/history", "get"): "getContactHistory",
     ("/v1/addresses/history", "get"): "getAddressHistory",
@@ -118,6 +120,7 @@ SCOPES = {
     ("/v1/unsubscribe-requests/{request_id}/cancel", "post"): "write",
     ("/v1/checks", "get"): "check",
     ("/v1/checks", "post"): "check",
+    ("/v1/checks/list", "post"): "check",
     ("/v1/messages", "post"): "write",
     ("/v1/contacts/{external_id}/history", "get"): "write",
     ("/v1/addresses/history", "get"): "write",
@@ -127,6 +130,9 @@ SCOPES = {
     ("/v1/suppressions", "get"): "admin",
 }
 """As docs/api.md's table says."""
+READ_ONLY_POSTS = {("/v1/checks/list", "post")}
+"""POSTs that change nothing and stream an answer too long to keep: no Idempotency-Key, so
+no 400 or 409 for it (decision 0025)."""
 SENTENCES = {
     "check": "Needs an API key of any scope (`check`, `write` or `admin`).",
     "write": "Needs an API key of scope `write` or `admin`.",
@@ -179,14 +185,20 @@ def test_operation_ids_are_readable_verbs_and_nouns(spec):
 
 @pytest.mark.parametrize(("path", "method"), list(OPERATIONS))
 def test_each_operation_needs_a_key_and_declares_its_statuses(spec, path, method):
-    """Every POST declares 409: the Idempotency-Key may be in use by a request still
-    running, whatever the operation does."""
+    """Every POST but the read-only ones declares 409: the Idempotency-Key may be in use
+    by a request still running, whatever the operation does. A read-only POST takes no
+    Idempotency-Key at all."""
     operation = spec["paths"][path][method]
     success, problems = OPERATIONS[(path, method)]
+    headers = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
 
     assert set(operation["responses"]) == {success} | problems | EVERY_OPERATION
-    if method == "post":
+    if (path, method) in READ_ONLY_POSTS:
+        assert "idempotency-key" not in headers
+        assert {"400", "409"}.isdisjoint(problems)
+    elif method == "post":
         assert {"400", "409", "422"} <= problems
+        assert "idempotency-key" in headers
     for status in problems | EVERY_OPERATION:
         content = operation["responses"][status]["content"]
         assert list(content) == ["application/problem+json"]

@@ -59,7 +59,10 @@ def install_rest_api(
     app.add_middleware(
         BodyLimits,
         default=MAX_JSON_BYTES,
-        by_path={"/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES},
+        by_path={
+            "/v1/suppressions/import": suppressions.MAX_IMPORT_BYTES,
+            "/v1/checks/list": checks.MAX_LIST_BYTES,
+        },
     )
     install_throttle(app, limits=limits, clock=clock)
     generate = app.openapi

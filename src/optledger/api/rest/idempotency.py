@@ -5,9 +5,10 @@ their expiry and the trade-offs are in `optledger.services.idempotency`. This mo
 the REST door's part: it reads the request, decides, and replays or records the response.
 
 What it touches: only `POST` requests whose path is under `/v1` and that carry an
-`Idempotency-Key` header. Everything else (other methods, other paths, requests without
-the header, streamed uploads and downloads, websockets, lifespan) goes to the
-application untouched, so streaming responses of ordinary requests stay streamed.
+`Idempotency-Key` header, except the read-only ones (`READ_ONLY_POSTS`). Everything else
+(other methods, other paths, requests without the header, streamed uploads and
+downloads, websockets, lifespan) goes to the application untouched, so streaming
+responses of ordinary requests stay streamed.
 
 For a request it touches:
 
@@ -75,10 +76,14 @@ from optledger.services import Services
 from optledger.services.idempotency import StoredResponse, fingerprint, is_valid_key
 from optledger.services.results import Principal
 
-__all__ = ["HEADER", "MAX_BODY", "REPLAYED_HEADER", "IdempotencyMiddleware"]
+__all__ = ["HEADER", "MAX_BODY", "READ_ONLY_POSTS", "REPLAYED_HEADER", "IdempotencyMiddleware"]
 
 HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotency-Replayed"
+READ_ONLY_POSTS: Final = frozenset({"/v1/checks/list"})
+"""POSTs that change nothing and whose answer is a stream too long to keep (a list check):
+like a GET, they take no Idempotency-Key; one sent is ignored and a retry is answered
+afresh (decision 0025)."""
 MAX_BODY: Final = 1024 * 1024
 """Bodies up to this size are spooled in memory, larger ones (imports) on disk."""
 _FEED_CHUNK: Final = 64 * 1024
@@ -243,7 +248,7 @@ def _applies(scope: Scope) -> bool:
     if scope["type"] != "http" or scope["method"] != "POST":
         return False
     path: str = scope["path"]
-    return path == "/v1" or path.startswith("/v1/")
+    return (path == "/v1" or path.startswith("/v1/")) and path not in READ_ONLY_POSTS
 
 
 def _valid_key(values: list[bytes]) -> str | None:
