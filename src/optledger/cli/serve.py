@@ -13,8 +13,6 @@ from typing import Annotated, Any, Final
 import typer
 import uvicorn
 
-from optledger.api.app import create_app
-from optledger.api.protocol import bounded_http_protocol
 from optledger.bootstrap import (
     StartupError,
     build,
@@ -110,6 +108,11 @@ def _run_server(settings: Settings, *, listener: socket.socket, processes: int) 
     """Serve on `listener` in this process until SIGTERM or SIGINT; StartupError if the
     server does not start. One of `processes`, which share the rate limits and the
     database connections; the only one migrates the database."""
+    # The HTTP stack (FastAPI and the routes, about 0.4 s to import) is loaded here, not
+    # with the module: every other command, `import suppressions` too, starts without it.
+    from optledger.api.app import create_app  # noqa: PLC0415
+    from optledger.api.protocol import bounded_http_protocol  # noqa: PLC0415
+
     with build(settings, migrate=processes == 1, processes=processes) as runtime:
         limits = settings.limits.shared_by(processes)
         app = create_app(
