@@ -197,7 +197,7 @@ class CheckService:
             states = every_state
             if states is None:
                 states = uow.checks.states_among(
-                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes.keys()
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes
                 )
             return suppressed, states
 
@@ -215,7 +215,9 @@ class CheckService:
     ) -> list[CheckResult]:
         topic = uow.topics.by_key(tenant_id, topic_key)
         valid = [k for k in keys if k is not None]
-        known = uow.addresses.find_many(tenant_id, channel, {k.value for k in valid})
+        known = uow.addresses.find_many(
+            tenant_id, channel, {k.value: k.address_hash for k in valid}
+        )
         suppressed = uow.suppressions.suppressed(
             tenant_id, channel, {k.address_hash for k in valid}
         )
