@@ -614,7 +614,7 @@ class MemoryCheckRepository(_Repo):
     def consent(
         self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
     ) -> tuple[SubscriptionState | None, bool]:
-        address = MemoryAddressRepository(self.s).find(tenant_id, channel, value)
+        address = MemoryAddressRepository(self.s).find(tenant_id, channel, value, address_hash)
         subscription = None if address is None else self.s.subscriptions.get((address.id, topic_id))
         suppressed = (tenant_id, channel, address_hash) in self.s.suppressions
         return (None if subscription is None else subscription.state), suppressed
