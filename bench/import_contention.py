@@ -4,7 +4,7 @@ The full-size run of tests/contention (see its harness): `optledger import suppr
 of N new addresses as a second process, and M opt-outs (half REST, half RFC 8058
 one-click) at a steady rate during its write pass, each checked at once and its history
 read back afterwards. Reports the opt-outs' p50/p99/max latency, how many were refused,
-not effective or not recorded, and the import's rows/s.
+not effective or not recorded, and the import's rows/s and peak memory.
 
     .venv/bin/python bench/import_contention.py --rows 1000000 --opt-outs 1000 --rate 10
     .venv/bin/python bench/import_contention.py --database-url postgresql+psycopg://…
@@ -52,6 +52,7 @@ def main() -> None:
                 "import_stdout": result.import_stdout.strip(),
                 "import_seconds": round(result.import_seconds, 1),
                 "import_rows_per_second": round(args.rows / result.import_seconds),
+                "import_peak_rss_mb": round(result.import_peak_rss_mb),
             },
             indent=2,
         )

@@ -3,8 +3,8 @@
 One SQLite data directory (a tenant, the opt-out topic `news`, its admin key, enough
 registered messages for every one-click below to be a first opt-out); then, in
 interleaved rounds, `optledger serve` with `OPTLEDGER_RATE_LIMITS=on` and with `off`
-(the header caps stay on in both), each driven with wrk (Debian package `wrk`) exactly as
-bench/http_api.py does:
+(the header caps stay on in both), each driven with wrk (Debian package `wrk`) with the
+scripts of bench/run.py:
 
 1. `POST /v1/unsubscribe` of distinct new addresses, 64 connections;
 2. `GET /v1/checks` of one address, 4 connections;
@@ -13,15 +13,12 @@ bench/http_api.py does:
 and then one-click latency, one POST at a time, while eight clients of one API key send
 10,000-address `POST /v1/checks` back to back (a refused one waits its `Retry-After`).
 
-    .venv/bin/python bench/rate_limits.py --seconds 10 --rounds 3
+    .venv/bin/python -m bench.rate_limits --seconds 10 --rounds 3
 """
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,14 +28,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
-from http_api import (
+
+from bench.run import (
     AUTH_LUA,
+    CHECK_PATH,
     ONE_CLICK_LUA,
     UNSUBSCRIBE_LUA,
-    free_port,
-    optledger,
-    wait_ready,
-    wrk,
+    Database,
+    Sample,
+    make_tenant,
+    run_wrk,
+    serve_optledger,
 )
 
 TOKENS_PER_RUN = 12_000
@@ -50,24 +50,12 @@ LATENCY_SAMPLES = 200
 
 
 @contextmanager
-def serving(data: Path, *, limits: str) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
-    env["OPTLEDGER_DATA_DIR"] = str(data)
-    env["OPTLEDGER_RATE_LIMITS"] = limits
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - a fixed command line
-        [sys.executable, "-m", "optledger", "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/readyz")
+def serving(env: dict[str, str], *, limits: str) -> Iterator[str]:
+    """One `optledger serve` process on the data directory of `env`, with the rate limits
+    `on` or `off` and the per-key rate at its default."""
+    limited = {k: v for k, v in env.items() if k != "OPTLEDGER_KEY_RATE_LIMIT"}
+    with serve_optledger(limited | {"OPTLEDGER_RATE_LIMITS": limits}, workers=1) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def register_links(base: str, key: str, count: int, *, prefix: str) -> list[str]:
@@ -89,26 +77,26 @@ def register_links(base: str, key: str, count: int, *, prefix: str) -> list[str]
 
 def hot_paths(
     binary: str, base: str, key: str, tokens: list[str], seconds: int, *, run: int
-) -> dict[str, dict[str, float]]:
+) -> dict[str, Sample]:
     """The three hot paths; `run` keeps each run's unsubscribed addresses new."""
     lua_tokens = ",".join(f'"{t}"' for t in tokens)
-    unsubscribe = UNSUBSCRIBE_LUA.replace("KEY", key).replace('"w" .. id', f'"r{run}w" .. id')
+    unsubscribe = UNSUBSCRIBE_LUA.replace("KEY", key).replace("PREFIX", f"r{run}")
     return {
-        "unsubscribe": wrk(
+        "unsubscribe": run_wrk(
             binary=binary,
             url=base,
             connections=64,
             seconds=seconds,
             script=unsubscribe,
         ),
-        "check": wrk(
+        "check": run_wrk(
             binary=binary,
-            url=f"{base}/v1/checks?topic=news&channel=email&address=w1-1%40example.com",
+            url=f"{base}{CHECK_PATH}",
             connections=4,
             seconds=seconds,
             script=AUTH_LUA.replace("KEY", key),
         ),
-        "one_click": wrk(
+        "one_click": run_wrk(
             binary=binary,
             url=base,
             connections=64,
@@ -177,37 +165,35 @@ def main() -> None:
     runs = args.rounds * len(modes)
 
     with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch)
-        created = optledger(data, "tenant", "create", "bench", "--json")
-        key = json.loads(created)["api_key"]
-        optledger(data, "topic", "create", "--tenant", "bench", "news", "--name", "News")
-        with serving(data, limits="off") as base:
+        tenant = make_tenant(Database(kind="sqlite").fresh(Path(scratch)))
+        env, key = tenant.env, tenant.key
+        with serving(env, limits="off") as base:
             pool = register_links(base, key, TOKENS_PER_RUN * runs, prefix="hot")
             heavy_pool = register_links(base, key, LATENCY_SAMPLES * len(modes), prefix="lat")
-        rows: list[tuple[str, str, dict[str, float]]] = []
+        rows: list[tuple[str, str, Sample]] = []
         for run in range(runs):
             mode = modes[run % len(modes)]
             tokens = pool[run * TOKENS_PER_RUN : (run + 1) * TOKENS_PER_RUN]
-            with serving(data, limits=mode) as base:
+            with serving(env, limits=mode) as base:
                 for path, row in hot_paths(
                     binary, base, key, tokens, args.seconds, run=run
                 ).items():
                     rows.append((mode, path, row))
         heavy: dict[str, dict[str, float]] = {}
         for index, mode in enumerate(modes):
-            with serving(data, limits=mode) as base:
+            with serving(env, limits=mode) as base:
                 tokens = heavy_pool[index * LATENCY_SAMPLES : (index + 1) * LATENCY_SAMPLES]
                 heavy[mode] = one_click_under_bulk_checks(base, key, tokens)
 
-    print("| rate limits | measurement | requests/s | p50 | p99 | non-2xx |")
+    print("| rate limits | measurement | requests/s | p50 | p99 | failures |")
     print("|---|---|---|---|---|---|")
     for path in ("unsubscribe", "check", "one_click"):
         for mode in modes:
             for row_mode, row_path, row in rows:
                 if (row_mode, row_path) == (mode, path):
                     print(
-                        f"| {mode} | {path} | {row['rps']:,.0f} | {row.get('p50_ms', 0):.1f} ms "
-                        f"| {row.get('p99_ms', 0):.1f} ms | {row['non_2xx']:.0f} |"
+                        f"| {mode} | {path} | {row.throughput:,.0f} | {row.p50_ms or 0:.1f} ms "
+                        f"| {row.p99_ms or 0:.1f} ms | {row.failures} |"
                     )
     print()
     print("| rate limits | one-click p50 | p90 | p99 | bulk checks done | refused (429) |")

@@ -17,8 +17,12 @@ Workloads (docs/decisions/0022-benchmark-ceilings.md):
   w1-one-click     RFC 8058 POST /u/{token}, a new link each time, against the same ceiling
   w2-check-max     GET /v1/checks, 64 connections (wrk), against a raw ASGI GET
   w2-check-2000    GET /v1/checks at a constant 2,000/s (bench/openloop.py), the same
+  w1-processes     w1-unsubscribe with serve's default workers, against one worker
   w2-list-check    optledger check of a list against suppressions, against polars
+  w2-list-check-large  the same with a list ten times as long, and its peak memory
   w3-import        optledger import suppressions, against executemany (SQLite) / COPY
+  w3-import-opt-outs   opt-outs through serve during a long import (tests/contention's
+                   harness): their p99, and the import's rows/s and peak memory
 """
 
 import argparse
@@ -43,6 +47,8 @@ from pathlib import Path
 
 import httpx2
 import psycopg
+from tests.contention.harness import run as import_while_serving
+from tests.live import peak_rss_mb, reap
 
 from bench.openloop import open_loop
 from bench.plots import sweep_svg
@@ -106,6 +112,11 @@ class Sizes:
     one_click_links: int
     """Links registered per round; more than a round sends, so every POST is a first."""
     sweep: tuple[int, ...]
+    large_list_lines: int
+    """Lines of w2-list-check-large (against the same `list_suppressions`)."""
+    contention_rows: int
+    """Rows of the import that w3-import-opt-outs sends its opt-outs during."""
+    contention_opt_outs: int
 
 
 FULL = Sizes(
@@ -115,6 +126,9 @@ FULL = Sizes(
     import_rows=100_000,
     one_click_links=40_000,
     sweep=(4, 16, 64, 256),
+    large_list_lines=10_000_000,
+    contention_rows=1_000_000,
+    contention_opt_outs=200,
 )
 QUICK = Sizes(
     seconds=2,
@@ -123,6 +137,9 @@ QUICK = Sizes(
     import_rows=10_000,
     one_click_links=4_000,
     sweep=(4, 64),
+    large_list_lines=200_000,
+    contention_rows=50_000,
+    contention_opt_outs=10,
 )
 
 
@@ -135,6 +152,8 @@ class Sample:
     p99_ms: float | None = None
     failures: int = 0
     """Non-2xx answers, socket errors, or a count that disagrees with the ceiling's."""
+    peak_rss_mb: float | None = None
+    """The most memory the measured process held (the bulk workloads' subprocesses)."""
     detail: dict[str, object] = field(default_factory=dict)
 
 
@@ -143,9 +162,14 @@ class Goal:
     min_ratio: float
     max_p99_ms: float | None
     text: str
+    max_rss_mb: float | None = None
 
-    def met(self, *, ratio: float, p99_ms: float | None, failures: int) -> bool:
+    def met(
+        self, *, ratio: float, p99_ms: float | None, failures: int, rss_mb: float | None = None
+    ) -> bool:
         if failures or ratio < self.min_ratio:
+            return False
+        if self.max_rss_mb is not None and (rss_mb is None or rss_mb > self.max_rss_mb):
             return False
         return self.max_p99_ms is None or (p99_ms is not None and p99_ms <= self.max_p99_ms)
 
@@ -383,16 +407,33 @@ def w1_unsubscribe_ceiling(ctx: Context, round_: int, connections: int = 64) -> 
         )
 
 
-def w1_unsubscribe(ctx: Context, round_: int, connections: int = 64) -> Sample:
+def _unsubscribe_through(
+    ctx: Context, *, workers: int | None, prefix: str, connections: int = 64
+) -> Sample:
+    """wrk's new-address unsubscribes through `optledger serve --workers workers`."""
     tenant = ctx.tenant()
-    with serve_optledger(tenant.env, workers=ctx.workers) as base:
+    with serve_optledger(tenant.env, workers=workers) as base:
         return run_wrk(
             binary=ctx.wrk,
             url=base,
             connections=connections,
             seconds=ctx.sizes.seconds,
-            script=_unsubscribe_script(tenant.key, f"o{round_}-{connections}"),
+            script=_unsubscribe_script(tenant.key, prefix),
         )
+
+
+def w1_unsubscribe(ctx: Context, round_: int, connections: int = 64) -> Sample:
+    return _unsubscribe_through(
+        ctx, workers=ctx.workers, prefix=f"o{round_}-{connections}", connections=connections
+    )
+
+
+def w1_one_process(ctx: Context, round_: int) -> Sample:
+    return _unsubscribe_through(ctx, workers=1, prefix=f"one{round_}")
+
+
+def w1_processes(ctx: Context, round_: int) -> Sample:
+    return _unsubscribe_through(ctx, workers=ctx.workers, prefix=f"all{round_}")
 
 
 def register_links(base: str, key: str, *, count: int, prefix: str) -> list[str]:
@@ -512,83 +553,169 @@ def _list_check_data(ctx: Context) -> ListCheckData:
     return data
 
 
-def _timed(command: list[str], *, env: dict[str, str], stdout: Path | None = None) -> float:
+def _large_list(ctx: Context) -> Path:
+    """A list of `large_list_lines` lines whose first `list_suppressions` are suppressed."""
+    path = ctx.scratch / "list-check-large.txt"
+    if not path.exists():
+        with path.open("w", encoding="utf-8") as file:
+            file.writelines(f"listed{n}@example.com\n" for n in range(ctx.sizes.large_list_lines))
+    return path
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    peak_rss_mb: float
+
+
+def _timed(command: list[str], *, env: dict[str, str], stdout: Path) -> Timed:
+    """Run `command` to its end, its output in `stdout`: how long and how much memory.
+    A failure raises, with the end of what it wrote on stderr."""
+    errors = stdout.with_suffix(".err")
     started = time.perf_counter()
-    if stdout is None:
-        subprocess.run(command, env=env, check=True, capture_output=True)  # noqa: S603
-    else:
-        with stdout.open("wb") as out:
-            subprocess.run(command, env=env, check=True, stdout=out, stderr=subprocess.PIPE)  # noqa: S603
-    return time.perf_counter() - started
+    with stdout.open("wb") as out, errors.open("wb") as err:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)  # noqa: S603
+    usage = reap(process, block=True)
+    seconds = time.perf_counter() - started
+    if usage is None or process.returncode != 0:
+        tail = errors.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise RuntimeError(f"{command} exited with {process.returncode}:\n{tail}")
+    return Timed(seconds=seconds, peak_rss_mb=peak_rss_mb(usage))
+
+
+def _list_check_ceiling(ctx: Context, *, list_file: Path, lines: int) -> Sample:
+    data = _list_check_data(ctx)
+    command = [sys.executable, "-m", "bench.ceilings.bulk", "list-check", str(list_file)]
+    out = ctx.scratch / "list-check" / "ceiling.json"
+    timed = _timed([*command, ctx.database.url_of(data.env)], env={**os.environ}, stdout=out)
+    report = json.loads(out.read_text())
+    expected = lines - ctx.sizes.list_suppressions
+    return Sample(
+        throughput=lines / timed.seconds,
+        failures=0 if report["allowed"] == expected else 1,
+        peak_rss_mb=timed.peak_rss_mb,
+        detail={"seconds": round(timed.seconds, 3), "allowed": report["allowed"]},
+    )
+
+
+def _list_check(ctx: Context, *, list_file: Path, lines: int) -> Sample:
+    data = _list_check_data(ctx)
+    out = ctx.scratch / "list-check" / "allowed.txt"
+    command = [sys.executable, "-m", "optledger", "check", "--tenant", "bench"]
+    command += ["--topic", TOPIC, "--channel", "email", str(list_file)]
+    timed = _timed(command, env=data.env, stdout=out)
+    with out.open("rb") as file:
+        allowed = sum(1 for _ in file)
+    expected = lines - ctx.sizes.list_suppressions
+    return Sample(
+        throughput=lines / timed.seconds,
+        failures=0 if allowed == expected else 1,
+        peak_rss_mb=timed.peak_rss_mb,
+        detail={"seconds": round(timed.seconds, 3), "allowed": allowed, "expected": expected},
+    )
 
 
 def w2_list_check_ceiling(ctx: Context, round_: int) -> Sample:
     del round_
     data = _list_check_data(ctx)
-    command = [
-        sys.executable,
-        "-m",
-        "bench.ceilings.bulk",
-        "list-check",
-        str(data.list_file),
-        ctx.database.url_of(data.env),
-    ]
-    out = ctx.scratch / "list-check" / "ceiling.json"
-    seconds = _timed(command, env={**os.environ}, stdout=out)
-    report = json.loads(out.read_text())
-    expected = ctx.sizes.list_lines - ctx.sizes.list_suppressions
-    return Sample(
-        throughput=ctx.sizes.list_lines / seconds,
-        failures=0 if report["allowed"] == expected else 1,
-        detail={"seconds": round(seconds, 3), "allowed": report["allowed"]},
-    )
+    return _list_check_ceiling(ctx, list_file=data.list_file, lines=ctx.sizes.list_lines)
 
 
 def w2_list_check(ctx: Context, round_: int) -> Sample:
     del round_
     data = _list_check_data(ctx)
-    out = ctx.scratch / "list-check" / "allowed.txt"
-    command = [sys.executable, "-m", "optledger", "check", "--tenant", "bench"]
-    command += ["--topic", TOPIC, "--channel", "email", str(data.list_file)]
-    seconds = _timed(command, env=data.env, stdout=out)
-    with out.open("rb") as file:
-        allowed = sum(1 for _ in file)
-    expected = ctx.sizes.list_lines - ctx.sizes.list_suppressions
-    return Sample(
-        throughput=ctx.sizes.list_lines / seconds,
-        failures=0 if allowed == expected else 1,
-        detail={"seconds": round(seconds, 3), "allowed": allowed, "expected": expected},
-    )
+    return _list_check(ctx, list_file=data.list_file, lines=ctx.sizes.list_lines)
 
 
-def _import_file(ctx: Context) -> Path:
-    path = ctx.scratch / "import.csv"
+def w2_list_check_large_ceiling(ctx: Context, round_: int) -> Sample:
+    del round_
+    return _list_check_ceiling(ctx, list_file=_large_list(ctx), lines=ctx.sizes.large_list_lines)
+
+
+def w2_list_check_large(ctx: Context, round_: int) -> Sample:
+    del round_
+    return _list_check(ctx, list_file=_large_list(ctx), lines=ctx.sizes.large_list_lines)
+
+
+def _import_file(ctx: Context, *, rows: int) -> Path:
+    path = ctx.scratch / f"import-{rows}.csv"
     if not path.exists():
         with path.open("w", encoding="utf-8") as file:
             file.write("email,reason\n")
-            file.writelines(
-                f"imported{n}@example.com,bench\n" for n in range(ctx.sizes.import_rows)
-            )
+            file.writelines(f"imported{n}@example.com,bench\n" for n in range(rows))
     return path
 
 
-def w3_import_ceiling(ctx: Context, round_: int) -> Sample:
-    source = _import_file(ctx)
+def _import_ceiling(ctx: Context, *, round_: int, rows: int) -> Sample:
+    source = _import_file(ctx, rows=rows)
     if ctx.database.url is None:
         what, target = "import-sqlite", str(ctx.scratch / f"import-ceiling-{round_}.sqlite")
     else:
         what, target = "import-postgres", ctx.database.ceiling_target(ctx.scratch)
     command = [sys.executable, "-m", "bench.ceilings.bulk", what, str(source), target]
-    seconds = _timed(command, env={**os.environ})
-    return Sample(throughput=ctx.sizes.import_rows / seconds, detail={"seconds": round(seconds, 3)})
+    timed = _timed(command, env={**os.environ}, stdout=ctx.scratch / "import-ceiling.out")
+    return Sample(
+        throughput=rows / timed.seconds,
+        peak_rss_mb=timed.peak_rss_mb,
+        detail={"seconds": round(timed.seconds, 3)},
+    )
+
+
+def w3_import_ceiling(ctx: Context, round_: int) -> Sample:
+    return _import_ceiling(ctx, round_=round_, rows=ctx.sizes.import_rows)
 
 
 def w3_import(ctx: Context, round_: int) -> Sample:
-    source = _import_file(ctx)
+    source = _import_file(ctx, rows=ctx.sizes.import_rows)
     env = make_tenant(ctx.fresh(f"import-{round_}")).env
     command = [sys.executable, "-m", "optledger", "import", "suppressions"]
-    seconds = _timed([*command, "--tenant", "bench", str(source)], env=env)
-    return Sample(throughput=ctx.sizes.import_rows / seconds, detail={"seconds": round(seconds, 3)})
+    timed = _timed(
+        [*command, "--tenant", "bench", str(source)], env=env, stdout=ctx.scratch / "import.out"
+    )
+    return Sample(
+        throughput=ctx.sizes.import_rows / timed.seconds,
+        peak_rss_mb=timed.peak_rss_mb,
+        detail={"seconds": round(timed.seconds, 3)},
+    )
+
+
+OPT_OUT_RATE = 20.0
+"""Opt-outs a second during the import, as tests/contention sends them."""
+
+
+def w3_import_opt_outs_ceiling(ctx: Context, round_: int) -> Sample:
+    return _import_ceiling(ctx, round_=round_, rows=ctx.sizes.contention_rows)
+
+
+def w3_import_opt_outs(ctx: Context, round_: int) -> Sample:
+    """The import's rows/s and memory; the p99 of the opt-outs sent during it. Each opt-out
+    that was refused, not effective at once, not recorded, or not sent while the import
+    was writing is a failure."""
+    work = ctx.scratch / f"contention-{round_}"
+    work.mkdir()
+    ctx.fresh(f"contention-{round_}")  # on PostgreSQL: the database emptied
+    result = import_while_serving(
+        work=work,
+        database_url=ctx.database.url,
+        rows=ctx.sizes.contention_rows,
+        opt_outs=ctx.sizes.contention_opt_outs,
+        rate=OPT_OUT_RATE,
+    )
+    lost = {o.address for o in (*result.refused, *result.not_effective, *result.not_recorded)}
+    outside = len(result.opt_outs) - result.during_import
+    return Sample(
+        throughput=ctx.sizes.contention_rows / result.import_seconds,
+        p50_ms=result.latency_ms(0.5),
+        p99_ms=result.latency_ms(0.99),
+        failures=len(lost) + outside + (result.import_exit != 0),
+        peak_rss_mb=result.import_peak_rss_mb,
+        detail={
+            "seconds": round(result.import_seconds, 3),
+            "opt_outs": len(result.opt_outs),
+            "during_import": result.during_import,
+            "max_ms": round(result.latency_ms(1), 1),
+        },
+    )
 
 
 Measure = Callable[[Context, int], Sample]
@@ -605,6 +732,7 @@ class Workload:
 
 
 W1_GOAL = Goal(min_ratio=0.5, max_p99_ms=50, text="≥ 0.5x ceiling, p99 ≤ 50 ms")
+LIST_CHECK_GOAL = Goal(min_ratio=0.5, max_p99_ms=None, text="within 2x (≥ 0.5x)")
 WORKLOADS = (
     Workload(
         name="w1-unsubscribe",
@@ -621,6 +749,14 @@ WORKLOADS = (
         ceiling=w1_unsubscribe_ceiling,
         optledger=w1_one_click,
         goal=lambda _: W1_GOAL,
+    ),
+    Workload(
+        name="w1-processes",
+        what="w1-unsubscribe, serve's default workers",
+        ceiling_what="the same, --workers 1",
+        ceiling=w1_one_process,
+        optledger=w1_processes,
+        goal=lambda _: Goal(min_ratio=1.1, max_p99_ms=None, text="≥ 1.1x one process"),
     ),
     Workload(
         name="w2-check-max",
@@ -644,7 +780,17 @@ WORKLOADS = (
         ceiling_what="polars anti-join, same database",
         ceiling=w2_list_check_ceiling,
         optledger=w2_list_check,
-        goal=lambda _: Goal(min_ratio=0.5, max_p99_ms=None, text="within 2x (≥ 0.5x)"),
+        goal=lambda _: LIST_CHECK_GOAL,
+    ),
+    Workload(
+        name="w2-list-check-large",
+        what="optledger check, a 10x longer list",
+        ceiling_what="polars anti-join, same database",
+        ceiling=w2_list_check_large_ceiling,
+        optledger=w2_list_check_large,
+        goal=lambda _: Goal(
+            min_ratio=0.5, max_p99_ms=None, text="within 2x, < 2 GB", max_rss_mb=2048
+        ),
     ),
     Workload(
         name="w3-import",
@@ -657,6 +803,14 @@ WORKLOADS = (
             max_p99_ms=None,
             text="≥ 0.35x ceiling" if db.kind == "sqlite" else "≥ 0.5x ceiling",
         ),
+    ),
+    Workload(
+        name="w3-import-opt-outs",
+        what="opt-outs through serve during an import",
+        ceiling_what="the import ceiling, same rows",
+        ceiling=w3_import_opt_outs_ceiling,
+        optledger=w3_import_opt_outs,
+        goal=lambda _: Goal(min_ratio=0.0, max_p99_ms=100, text="opt-out p99 ≤ 100 ms, none lost"),
     ),
 )
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
@@ -674,6 +828,7 @@ class Result:
     ceiling_throughput: float
     optledger_p99_ms: float | None
     ceiling_p99_ms: float | None
+    optledger_peak_rss_mb: float | None
     ratio: float
     failures: int
     """Failed requests or wrong counts, optledger's and the ceiling's, over every round."""
@@ -700,6 +855,7 @@ def measure(ctx: Context, workload: Workload, *, rounds: int) -> Result:
     ratios = [o.throughput / c.throughput for c, o in pairs]
     ratio = statistics.median(ratios)
     p99 = _median([o.p99_ms for _, o in pairs])
+    rss = max((o.peak_rss_mb for _, o in pairs if o.peak_rss_mb is not None), default=None)
     failures = sum(o.failures + c.failures for c, o in pairs)
     goal = workload.goal(ctx.database)
     return Result(
@@ -713,9 +869,10 @@ def measure(ctx: Context, workload: Workload, *, rounds: int) -> Result:
         ceiling_throughput=statistics.median(c.throughput for c, _ in pairs),
         optledger_p99_ms=p99,
         ceiling_p99_ms=_median([c.p99_ms for c, _ in pairs]),
+        optledger_peak_rss_mb=rss,
         ratio=ratio,
         failures=failures,
-        passed=goal.met(ratio=ratio, p99_ms=p99, failures=failures),
+        passed=goal.met(ratio=ratio, p99_ms=p99, failures=failures, rss_mb=rss),
     )
 
 
@@ -776,15 +933,21 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f} ms"
 
 
+def _mb(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} MB"
+
+
 def table(results: list[Result]) -> str:
     lines = [
-        "| workload | database | optledger | p99 | ceiling | ceiling p99 | ratio | goal | |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | database | optledger | p99 | memory | ceiling | ceiling p99 | ratio "
+        "| goal | |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.workload} | {r.database} | {r.optledger_throughput:,.0f}/s | "
-            f"{_ms(r.optledger_p99_ms)} | {r.ceiling_throughput:,.0f}/s | "
+            f"{_ms(r.optledger_p99_ms)} | {_mb(r.optledger_peak_rss_mb)} | "
+            f"{r.ceiling_throughput:,.0f}/s | "
             f"{_ms(r.ceiling_p99_ms)} | {r.ratio:.2f}x | {r.goal} | "
             f"{'PASS' if r.passed else 'MISS'}{f' ({r.failures:,} failed)' if r.failures else ''} |"
         )

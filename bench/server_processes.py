@@ -6,8 +6,8 @@ with the CLI, and drives `POST /v1/unsubscribe` of distinct new addresses with w
 connections for --seconds. Rate limits are off: the server, not the limit, is measured.
 Prints requests/s, p50 and p99 per run and the median per N.
 
-    .venv/bin/python bench/server_processes.py --rounds 3 --seconds 10
-    .venv/bin/python bench/server_processes.py --rounds 3 --seconds 10 \
+    .venv/bin/python -m bench.server_processes --rounds 3 --seconds 10
+    .venv/bin/python -m bench.server_processes --rounds 3 --seconds 10 \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 """
 
@@ -22,17 +22,14 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from tests.live import free_port, serving
 
-from bench.http_api import UNSUBSCRIBE_LUA, wrk
+from bench.run import UNSUBSCRIBE_LUA, Sample, run_wrk
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 
 
-def run(*, workers: int, seconds: int, database_url: str | None, binary: str) -> dict[str, float]:
+def run(*, workers: int, seconds: int, database_url: str | None, binary: str) -> Sample:
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPTLEDGER_")}
@@ -53,12 +50,12 @@ def run(*, workers: int, seconds: int, database_url: str | None, binary: str) ->
         base = f"http://127.0.0.1:{port}"
         command = [*OPTLEDGER, "serve", "--port", str(port), "--workers", str(workers)]
         with serving(command, base_url=base, env=env, cwd=data, log=data / "serve.log"):
-            return wrk(
+            return run_wrk(
                 binary=binary,
                 url=base,
                 connections=64,
                 seconds=seconds,
-                script=UNSUBSCRIBE_LUA.replace("KEY", key),
+                script=UNSUBSCRIBE_LUA.replace("KEY", key).replace("PREFIX", "w"),
             )
 
 
@@ -85,7 +82,7 @@ def main() -> None:
     binary = shutil.which("wrk")
     if binary is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
-    results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    results: dict[int, list[Sample]] = {1: [], 2: []}
     for round_ in range(args.rounds):
         for workers in (1, 2):
             result = run(
@@ -96,14 +93,14 @@ def main() -> None:
             )
             results[workers].append(result)
             print(
-                f"round {round_ + 1} workers {workers}: {result['rps']:8.0f}/s "
-                f"p50 {result.get('p50_ms', 0):6.1f} ms p99 {result.get('p99_ms', 0):6.1f} ms "
-                f"non-2xx {result['non_2xx']:.0f}",
+                f"round {round_ + 1} workers {workers}: {result.throughput:8.0f}/s "
+                f"p50 {result.p50_ms or 0:6.1f} ms p99 {result.p99_ms or 0:6.1f} ms "
+                f"failures {result.failures}",
                 flush=True,
             )
     for workers, runs in results.items():
-        rps = statistics.median(r["rps"] for r in runs)
-        p99 = statistics.median(r.get("p99_ms", 0) for r in runs)
+        rps = statistics.median(r.throughput for r in runs)
+        p99 = statistics.median(r.p99_ms or 0 for r in runs)
         print(f"median, workers {workers}: {rps:.0f}/s, p99 {p99:.1f} ms")
 
 

@@ -35,7 +35,7 @@ from optledger.domain.model import (
     Topic,
     UnsubscribeRequest,
 )
-from optledger.domain.ports import EventFilter, IdempotencyRecord, ImportRun
+from optledger.domain.ports import ConsentQuery, EventFilter, IdempotencyRecord, ImportRun
 
 T = TypeVar("T")
 
@@ -611,12 +611,19 @@ class MemoryImportRunRepository(_Repo):
 
 
 class MemoryCheckRepository(_Repo):
-    def consent(
-        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
-    ) -> tuple[SubscriptionState | None, bool]:
-        address = MemoryAddressRepository(self.s).find(tenant_id, channel, value, address_hash)
-        subscription = None if address is None else self.s.subscriptions.get((address.id, topic_id))
-        suppressed = (tenant_id, channel, address_hash) in self.s.suppressions
+    def consents(
+        self, queries: Sequence[ConsentQuery]
+    ) -> list[tuple[SubscriptionState | None, bool]]:
+        return [self._consent(query) for query in queries]
+
+    def _consent(self, query: ConsentQuery) -> tuple[SubscriptionState | None, bool]:
+        address = MemoryAddressRepository(self.s).find(
+            query.tenant_id, query.channel, query.value, query.address_hash
+        )
+        subscription = (
+            None if address is None else self.s.subscriptions.get((address.id, query.topic_id))
+        )
+        suppressed = (query.tenant_id, query.channel, query.address_hash) in self.s.suppressions
         return (None if subscription is None else subscription.state), suppressed
 
     def suppressed_among(

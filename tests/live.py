@@ -1,6 +1,8 @@
 """A real `optledger serve` for the tests (and benchmarks) that need one: a free port,
 waiting until the server says it is ready, and stopping it."""
 
+import os
+import resource
 import signal
 import socket
 import subprocess
@@ -11,7 +13,15 @@ from pathlib import Path
 
 import httpx2
 
-__all__ = ["STARTUP_TIMEOUT", "ServerDidNotStart", "free_port", "serving", "wait_until_ready"]
+__all__ = [
+    "STARTUP_TIMEOUT",
+    "ServerDidNotStart",
+    "free_port",
+    "peak_rss_mb",
+    "reap",
+    "serving",
+    "wait_until_ready",
+]
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -80,6 +90,21 @@ def serving(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def reap(process: subprocess.Popen[bytes], *, block: bool) -> resource.struct_rusage | None:
+    """Wait for `process` with wait4, which also gives what it used (`peak_rss_mb`), and
+    set its exit code on it; None if it is still running and `block` is False."""
+    pid, status, usage = os.wait4(process.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage
+
+
+def peak_rss_mb(usage: resource.struct_rusage) -> float:
+    """The most resident memory the process ever had, in MiB (Linux counts in KiB)."""
+    return usage.ru_maxrss / 1024
 
 
 def _tail(log: Path | None) -> str:

@@ -37,6 +37,9 @@ TINY = Sizes(
     import_rows=200,
     one_click_links=200,
     sweep=(4,),
+    large_list_lines=3_000,
+    contention_rows=30_000,
+    contention_opt_outs=4,
 )
 
 
@@ -59,6 +62,14 @@ def test_goal_needs_ratio_latency_and_no_failures() -> None:
     assert Goal(min_ratio=0.35, max_p99_ms=None, text="").met(ratio=0.35, p99_ms=None, failures=0)
 
 
+def test_goal_with_a_memory_bound_needs_the_memory_measured_and_within_it() -> None:
+    goal = Goal(min_ratio=0.5, max_p99_ms=None, text="", max_rss_mb=2048)
+
+    assert goal.met(ratio=0.5, p99_ms=None, failures=0, rss_mb=2048.0) is True
+    assert goal.met(ratio=0.5, p99_ms=None, failures=0, rss_mb=2048.1) is False
+    assert goal.met(ratio=0.5, p99_ms=None, failures=0, rss_mb=None) is False
+
+
 def test_table_prints_ratio_goal_and_verdict() -> None:
     result = Result(
         workload="w3-import",
@@ -71,6 +82,7 @@ def test_table_prints_ratio_goal_and_verdict() -> None:
         ceiling_throughput=100_000.0,
         optledger_p99_ms=None,
         ceiling_p99_ms=None,
+        optledger_peak_rss_mb=73.4,
         ratio=0.4,
         failures=0,
         passed=True,
@@ -78,7 +90,8 @@ def test_table_prints_ratio_goal_and_verdict() -> None:
     failed = replace(result, failures=3, passed=False)
 
     assert table([result]).splitlines()[2] == (
-        "| w3-import | sqlite | 40,000/s | — | 100,000/s | — | 0.40x | >= 0.35x ceiling | PASS |"
+        "| w3-import | sqlite | 40,000/s | — | 73 MB | 100,000/s | — | 0.40x "
+        "| >= 0.35x ceiling | PASS |"
     )
     assert table([failed]).splitlines()[2].endswith("| MISS (3 failed) |")
 
@@ -107,9 +120,9 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     # Each database runs half of the workloads, so that the test stays short (< 30 s each)
     # and every piece of the command runs on one of them.
     if target.kind == "sqlite":
-        workloads = ["w2-check-2000", "w2-list-check"]
+        workloads = ["w2-check-2000", "w2-list-check", "w3-import-opt-outs"]
     else:
-        workloads = ["w3-import", "w1-unsubscribe"]
+        workloads = ["w3-import", "w1-unsubscribe", "w1-processes", "w2-list-check-large"]
     output = tmp_path / "results.json"
 
     run(
@@ -151,6 +164,16 @@ def test_a_short_run_measures_each_workload_against_its_ceiling(
     if "w2-list-check" in by_name:
         assert by_name["w2-list-check"]["rounds"][0]["optledger"]["detail"]["allowed"] == 150
         assert by_name["w2-list-check"]["rounds"][0]["ceiling"]["detail"]["allowed"] == 150
+    if "w2-list-check-large" in by_name:
+        large = by_name["w2-list-check-large"]["rounds"][0]
+        assert large["optledger"]["detail"]["allowed"] == 3_000 - 150
+        assert large["ceiling"]["detail"]["allowed"] == 3_000 - 150
+        assert 0 < large["optledger"]["peak_rss_mb"] < 2048
+    if "w3-import-opt-outs" in by_name:
+        during = by_name["w3-import-opt-outs"]["rounds"][0]["optledger"]
+        assert (during["detail"]["opt_outs"], during["detail"]["during_import"]) == (4, 4)
+        assert during["p99_ms"] > 0
+        assert during["peak_rss_mb"] > 0
 
 
 def test_the_command_line_names_every_workload() -> None:
@@ -167,7 +190,10 @@ def test_the_command_line_names_every_workload() -> None:
         "w1-one-click",
         "w2-check-max",
         "w2-check-2000",
+        "w1-processes",
         "w2-list-check",
+        "w2-list-check-large",
         "w3-import",
+        "w3-import-opt-outs",
     ):
         assert name in usage

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from optledger.storage.engine import make_engine
 from optledger.storage.tables import import_runs
-from tests.live import free_port, wait_until_ready
+from tests.live import free_port, peak_rss_mb, reap, wait_until_ready
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 TOPIC = "news"
@@ -54,6 +54,7 @@ class Result:
     import_stdout: str = ""
     import_stderr: str = ""
     import_seconds: float = 0.0
+    import_peak_rss_mb: float = 0.0
     rows: int = 0
 
     @property
@@ -199,16 +200,19 @@ def _race(
 ) -> Result:
     result = Result(rows=rows)
     started = time.monotonic()
-    importer = subprocess.Popen(  # noqa: S603 - a fixed command line
-        [*OPTLEDGER, "import", "suppressions", "--tenant", "acme", str(source)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stdout, stderr = source.with_suffix(".out"), source.with_suffix(".err")
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        importer = subprocess.Popen(  # noqa: S603 - a fixed command line
+            [*OPTLEDGER, "import", "suppressions", "--tenant", "acme", str(source)],
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+    usage = None
     try:
         while not _writing(url)[0]:
-            if importer.poll() is not None:
+            usage = reap(importer, block=False)
+            if usage is not None:
                 break
             time.sleep(0.05)
         interval = 1 / rate
@@ -217,15 +221,21 @@ def _race(
             time.sleep(max(0.0, next_at - time.monotonic()))
             next_at += interval
             _send(http, opt_out, path)
-            opt_out.during_import = importer.poll() is None and not _writing(url)[1]
+            if usage is None:
+                usage = reap(importer, block=False)
+            opt_out.during_import = usage is None and not _writing(url)[1]
             result.opt_outs.append(opt_out)
-        result.import_stdout, result.import_stderr = importer.communicate(timeout=3_600)
-        result.import_exit = importer.returncode
+        if usage is None:
+            usage = reap(importer, block=True)
         result.import_seconds = time.monotonic() - started
     finally:
-        if importer.poll() is None:
+        if importer.returncode is None:
             importer.kill()
-            importer.communicate()
+            reap(importer, block=True)
+    result.import_exit = importer.returncode
+    result.import_peak_rss_mb = peak_rss_mb(usage)
+    result.import_stdout = stdout.read_text(encoding="utf-8")
+    result.import_stderr = stderr.read_text(encoding="utf-8")
     for opt_out in result.opt_outs:
         opt_out.recorded = _recorded(http, opt_out)
     return result

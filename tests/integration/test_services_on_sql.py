@@ -142,6 +142,31 @@ def test_a_single_check_answers_as_a_batch_of_one_on_sql(services, tenant_id):
         assert got == expected
 
 
+def test_single_checks_answered_together_answer_as_each_alone_on_sql(services, tenant_id):
+    asked = every_check_verdict(services, tenant_id)
+    other = services.tenants.create_tenant(name="other").tenant.id
+    services.topics.create_topic(
+        tenant_id=other, key="cv-out", name="Out", consent_mode=ConsentMode.OPT_OUT
+    )
+    asked_of = [(tenant_id, *check) for check in asked] + [
+        (other, "cv-out", EMAIL, "stop@example.com")
+    ]
+    prepared = [
+        services.checks.prepare_one(tenant_id=tenant, topic=topic, channel=channel, address=address)
+        for tenant, topic, channel, address in asked_of
+    ]
+
+    together = services.checks.check_each(prepared)
+
+    alone = [
+        services.checks.check_one(tenant_id=tenant, topic=topic, channel=channel, address=address)
+        for tenant, topic, channel, address in asked_of
+    ]
+    assert together == alone
+    assert together[-1].reason is Reason.OPT_OUT_DEFAULT  # the other tenant's own state
+    assert {r.reason for r in together} == set(Reason)
+
+
 @pytest.mark.parametrize(
     "set_limit",
     [

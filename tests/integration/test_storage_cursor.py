@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, event, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from optledger.domain.channels import Channel
 from optledger.domain.model import (
@@ -131,6 +131,46 @@ def test_plans_are_compiled_once_per_dialect_and_shared(
             assert executor.first(statement, {"name": "nobody"}) is None
         assert one.plan(statement, ("name",)) is other.plan(statement, ("name",))
     assert compiled == [statement]
+
+
+def test_first_of_each_answers_each_parameter_set_in_order(connection: Connection) -> None:
+    executor = CursorExecutor(connection)
+    insert_new = repositories._insert_new_statement(connection.dialect.name, tables.tenants)
+    ids = {}
+    for name in ("ann", "bob"):
+        row = executor.first(insert_new, tenant_values(name, NAIVE))
+        assert row is not None
+        ids[name] = row.id
+    by_name = repositories._select(tables.tenants, ("name",))
+    names = ["bob", "nobody", "ann", "bob"]
+
+    # Several (pipelined on psycopg), one, none.
+    found = executor.first_of_each(by_name, [{"name": name} for name in names])
+    assert [None if row is None else (row.id, row.name) for row in found] == [
+        (ids["bob"], "bob"),
+        None,
+        (ids["ann"], "ann"),
+        (ids["bob"], "bob"),
+    ]
+    assert found[0] is not None
+    assert found[0].created_at == NAIVE
+    (alone,) = executor.first_of_each(by_name, [{"name": "ann"}])
+    assert alone is not None
+    assert alone.id == ids["ann"]
+    assert executor.first_of_each(by_name, []) == []
+    # The connection is usable on the cursor and through SQLAlchemy afterwards.
+    again = executor.first(by_name, {"name": "ann"})
+    assert again is not None
+    assert again.id == ids["ann"]
+    assert connection.execute(select(tables.tenants.c.name)).scalars().all() == ["ann", "bob"]
+
+
+def test_first_of_each_fails_as_sqlalchemy_does(connection: Connection) -> None:
+    executor = CursorExecutor(connection)
+    by_id = repositories._select(tables.tenants, ("id",))
+    with pytest.raises(DBAPIError) as failed:
+        executor.first_of_each(by_id, [{"id": 1}, {"id": [2]}])
+    assert "SELECT" not in str(failed.value)
 
 
 def test_statements_that_need_sqlalchemy_are_refused(connection: Connection) -> None:

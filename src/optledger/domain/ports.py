@@ -42,6 +42,7 @@ __all__ = [
     "ApiKeyRepository",
     "Clock",
     "ConfirmationRepository",
+    "ConsentQuery",
     "ContactRepository",
     "EventFilter",
     "EventRepository",
@@ -241,14 +242,29 @@ class SubscriptionRepository(Protocol):
         ...
 
 
-class CheckRepository(Protocol):
-    """What a single may-send check reads, in one statement: the hot read path."""
+@dataclass(frozen=True, slots=True)
+class ConsentQuery:
+    """What one may-send check asks of the database: the state of the address `value` to
+    the topic, and whether `address_hash` is suppressed on the channel."""
 
-    def consent(
-        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
-    ) -> tuple[SubscriptionState | None, bool]:
-        """The subscription state of the address `value` to the topic (None if it has
-        none) and whether `address_hash` is suppressed on the channel."""
+    tenant_id: int
+    channel: Channel
+    value: str
+    address_hash: str
+    topic_id: int
+
+
+class CheckRepository(Protocol):
+    """What may-send checks read: single checks in one statement each (the hot read
+    path), a list check's batches in one statement per batch."""
+
+    def consents(
+        self, queries: Sequence[ConsentQuery]
+    ) -> list[tuple[SubscriptionState | None, bool]]:
+        """For each query, in order: the subscription state of its address to its topic
+        (None if it has none) and whether its hash is suppressed. One statement each, and
+        every statement sent before the first answer is read (one round trip for all on
+        PostgreSQL): the single checks that arrive together are answered together."""
         ...
 
     def suppressed_among(
@@ -448,9 +464,10 @@ class Transactions(Protocol):
     `submit` queues the same write without waiting: its future resolves once the work is
     committed, or fails with the work's exception (an asynchronous door awaits it rather
     than hold a thread). `read` sees committed data and must not write. `lookup` is `read`
-    for a work that runs exactly one statement, a SELECT: one statement sees one
-    committed state by itself, so it runs without a transaction around it (the hottest
-    read, a check, saves the BEGIN and the ROLLBACK).
+    for a work that runs only SELECTs each complete on its own (one, or one per single
+    check answered together): a statement sees one committed state by itself, so it runs
+    without a transaction around it (the hottest read, a check, saves the BEGIN and the
+    ROLLBACK).
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...

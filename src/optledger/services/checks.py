@@ -1,6 +1,7 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from typing import Final
 
@@ -8,12 +9,12 @@ from optledger.domain.channels import Channel, normalise_addresses
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import SubscriptionState, Tenant, Topic
 from optledger.domain.policy import Decision, Reason, decide
-from optledger.domain.ports import UnitOfWork
+from optledger.domain.ports import ConsentQuery, UnitOfWork
 from optledger.services.context import AddressKey, ServiceContext
 from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
-__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService"]
+__all__ = ["LIST_BATCH", "MAX_CHECK_BATCH", "WHOLE_READ_LIMIT", "CheckService", "PreparedCheck"]
 
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
@@ -22,6 +23,20 @@ WHOLE_READ_LIMIT: Final = 1_000_000
 """Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
 a topic, that a list longer than one batch reads whole instead of looking its lines up
 batch by batch: one scan costs less than a million index probes (decision 0020)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCheck:
+    """A single check ready for its read of the database (`CheckService.prepare_one`)."""
+
+    input: str
+    channel: Channel
+    value: str | None
+    """The normalised address; None for an invalid one (answered without a read)."""
+    topic: Topic | None
+    query: ConsentQuery | None
+    """What decides it; None when nothing needs reading (an invalid address, an unknown
+    topic)."""
 
 
 class CheckService:
@@ -57,30 +72,70 @@ class CheckService:
     ) -> CheckResult:
         """`check` of one address, with one read of the database: the hot path of every
         sender, asked before each message."""
+        prepared = self.prepare_one(
+            tenant_id=tenant_id, topic=topic, channel=channel, address=address
+        )
+        return self.check_each([prepared])[0]
+
+    def prepare_one(
+        self, *, tenant_id: int, topic: str, channel: Channel, address: str
+    ) -> PreparedCheck:
+        """`check_one` up to its read of the database (the address normalised and hashed,
+        the topic found), raising what `check_one` raises; `check_each` answers it."""
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         key = self._key(tenant=tenant, channel=channel, raw=address)
         if key is None:
-            return CheckResult(
-                input=address, address=None, allowed=False, reason=Reason.INVALID_ADDRESS
-            )
+            return PreparedCheck(input=address, channel=channel, value=None, topic=None, query=None)
         the_topic = self._ctx.topic(tenant_id, topic)
-        state, suppressed = None, False
+        query = None
         if the_topic is not None:
-            topic_id = the_topic.id
-            state, suppressed = self._ctx.transactions.lookup(
-                lambda uow: uow.checks.consent(
-                    tenant_id=tenant_id,
-                    channel=channel,
-                    value=key.value,
-                    address_hash=key.address_hash,
-                    topic_id=topic_id,
+            query = ConsentQuery(
+                tenant_id=tenant_id,
+                channel=channel,
+                value=key.value,
+                address_hash=key.address_hash,
+                topic_id=the_topic.id,
+            )
+        return PreparedCheck(
+            input=address, channel=channel, value=key.value, topic=the_topic, query=query
+        )
+
+    def check_each(self, checks: Sequence[PreparedCheck]) -> list[CheckResult]:
+        """The answers of prepared single checks (of any tenants), in order, all read in
+        one look-up: single checks that arrive together are answered together, and each
+        read begins after its check arrived, so it sees every change committed before."""
+        queries = [check.query for check in checks if check.query is not None]
+        consents = iter(
+            self._ctx.transactions.lookup(lambda uow: uow.checks.consents(queries))
+            if queries
+            else ()
+        )
+        results = []
+        for check in checks:
+            if check.value is None:
+                results.append(
+                    CheckResult(
+                        input=check.input,
+                        address=None,
+                        allowed=False,
+                        reason=Reason.INVALID_ADDRESS,
+                    )
+                )
+                continue
+            state, suppressed = (None, False) if check.query is None else next(consents)
+            decision = decide(
+                topic=check.topic, channel=check.channel, state=state, suppressed=suppressed
+            )
+            results.append(
+                CheckResult(
+                    input=check.input,
+                    address=check.value,
+                    allowed=decision.allowed,
+                    reason=decision.reason,
                 )
             )
-        decision = decide(topic=the_topic, channel=channel, state=state, suppressed=suppressed)
-        return CheckResult(
-            input=address, address=key.value, allowed=decision.allowed, reason=decision.reason
-        )
+        return results
 
     def check_list(
         self, *, tenant_id: int, topic: str, channel: Channel, lines: Iterable[str]

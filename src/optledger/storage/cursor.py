@@ -283,6 +283,30 @@ class CursorExecutor:
         rows = self._execute(plan.sql, plan.values(parameters), fetch=True)
         return plan.row(rows[0]) if rows else None
 
+    def first_of_each(
+        self, statement: Executable, parameter_sets: Sequence[Mapping[str, object]]
+    ) -> list[Record | None]:
+        """The first row the statement returns for each of `parameter_sets` (each with
+        the same names), or None. On psycopg, two or more are sent in one pipeline and
+        their answers read after: one round trip to the server instead of one each."""
+        if not parameter_sets:
+            return []
+        plan = self.plan(statement, tuple(parameter_sets[0]))
+        if plan.record is None:
+            raise UnsupportedStatement("the statement returns no rows")
+        if len(parameter_sets) == 1 or self.dialect_name != "postgresql":
+            found = [self._execute(plan.sql, plan.values(p), fetch=True) for p in parameter_sets]
+            return [plan.row(rows[0]) if rows else None for rows in found]
+        cursor: Any = self._the_cursor()
+        try:
+            cursor.executemany(plan.sql, [plan.values(p) for p in parameter_sets], returning=True)
+            firsts = [cursor.fetchone()]
+            while cursor.nextset():
+                firsts.append(cursor.fetchone())
+        except self._dialect.loaded_dbapi.Error as error:
+            self._failed(error, cursor)
+        return [None if row is None else plan.row(row) for row in firsts]
+
     def run_driver_sql(self, sql: str) -> None:
         """Run a parameterless statement given as SQL (savepoints)."""
         self._execute(sql, None)

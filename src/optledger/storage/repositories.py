@@ -1583,21 +1583,27 @@ class SqlCheckRepository:
         self._connection = connection
         self._executor = executor or CursorExecutor(connection)
 
-    def consent(
-        self, *, tenant_id: int, channel: Channel, value: str, address_hash: str, topic_id: int
-    ) -> tuple[SubscriptionState | None, bool]:
-        parameters = {
-            "tenant_id": tenant_id,
-            "channel": channel.value,
-            "value_digest": address_hash,
-            "value": value,
-            "address_hash": address_hash,
-            "topic_id": topic_id,
-        }
-        row = self._executor.first(_consent_statement(), parameters)
-        assert row is not None  # a SELECT without FROM returns one row
-        state = None if row.state is None else SubscriptionState(row.state)
-        return state, bool(row.suppressed)
+    def consents(
+        self, queries: Sequence[ports.ConsentQuery]
+    ) -> list[tuple[SubscriptionState | None, bool]]:
+        parameter_sets = [
+            {
+                "tenant_id": query.tenant_id,
+                "channel": query.channel.value,
+                "value_digest": query.address_hash,
+                "value": query.value,
+                "address_hash": query.address_hash,
+                "topic_id": query.topic_id,
+            }
+            for query in queries
+        ]
+        answers = []
+        for row in self._executor.first_of_each(_consent_statement(), parameter_sets):
+            assert row is not None  # a SELECT without FROM returns one row
+            answers.append(
+                (None if row.state is None else SubscriptionState(row.state), bool(row.suppressed))
+            )
+        return answers
 
     def suppressed_among(
         self, *, tenant_id: int, channel: Channel, hashes: Collection[str]

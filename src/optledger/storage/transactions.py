@@ -184,8 +184,9 @@ class SqlTransactions:
         return self._on_reader(in_transaction)
 
     def lookup(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run `work`, which runs one SELECT, on a reader connection outside a transaction:
-        SQLite in autocommit mode, psycopg with autocommit on for the statement."""
+        """Run `work`, which runs independent SELECTs (one, or one per check answered
+        together, pipelined on psycopg), on a reader connection outside a transaction:
+        SQLite in autocommit mode, psycopg with autocommit on for the statements."""
 
         def alone(connection: Connection) -> T:
             driver = connection.connection.driver_connection

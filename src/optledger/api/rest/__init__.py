@@ -53,6 +53,7 @@ def install_rest_api(
     the scope `app.router`'s routes require).
     """
     install_error_handlers(app)
+    app.state.checks_together = checks.ChecksTogether(services.checks)
     app.include_router(_router())
     app.add_middleware(IdempotencyMiddleware, services=services, router=app.router)
     app.add_middleware(
