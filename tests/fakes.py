@@ -6,7 +6,7 @@ a failing unit of work leaves nothing behind.
 """
 
 import copy
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -259,8 +259,8 @@ class MemoryAddressRepository(_Repo):
     def add_many(
         self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
     ) -> list[Address]:
-        for channel, value, _ in keys:
-            if self.find(tenant_id, channel, value) is not None:
+        for channel, value, address_hash in keys:
+            if self.find(tenant_id, channel, value, address_hash) is not None:
                 raise Conflict("this address already exists")
         return [
             self.add(
@@ -278,17 +278,20 @@ class MemoryAddressRepository(_Repo):
         address = self.s.addresses.get(address_id)
         return address if address and address.tenant_id == tenant_id else None
 
-    def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None:
-        return self.find_many(tenant_id, channel, [value]).get(value)
+    def find(
+        self, tenant_id: int, channel: Channel, value: str, address_hash: str
+    ) -> Address | None:
+        return self.find_many(tenant_id, channel, {value: address_hash}).get(value)
 
     def find_many(
-        self, tenant_id: int, channel: Channel, values: Collection[str]
+        self, tenant_id: int, channel: Channel, values: Mapping[str, str]
     ) -> dict[str, Address]:
-        wanted = set(values)
         return {
             a.value: a
             for a in self.s.addresses.values()
-            if a.tenant_id == tenant_id and a.channel is channel and a.value in wanted
+            if a.tenant_id == tenant_id
+            and a.channel is channel
+            and values.get(a.value) == a.address_hash
         }
 
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]:
@@ -620,7 +623,9 @@ class MemoryCheckRepository(_Repo):
         return [self._consent(query) for query in queries]
 
     def _consent(self, query: ConsentQuery) -> tuple[SubscriptionState | None, bool]:
-        address = MemoryAddressRepository(self.s).find(query.tenant_id, query.channel, query.value)
+        address = MemoryAddressRepository(self.s).find(
+            query.tenant_id, query.channel, query.value, query.address_hash
+        )
         subscription = (
             None if address is None else self.s.subscriptions.get((address.id, query.topic_id))
         )
@@ -652,7 +657,7 @@ class MemoryCheckRepository(_Repo):
         return None if len(found) > limit else found
 
     def states_among(
-        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Mapping[str, str]
     ) -> dict[str, SubscriptionState]:
         known = MemoryAddressRepository(self.s).find_many(tenant_id, channel, values)
         states = MemorySubscriptionRepository(self.s).states(

@@ -6,7 +6,6 @@ two processes would. A raw driver connection stands for a foreign process (the s
 shell, a backup) that knows nothing of turns.
 """
 
-import hashlib
 import sqlite3
 import threading
 import time
@@ -29,8 +28,8 @@ from tests.builders import service_context
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 WAIT = 30.0
-VALUE_DIGEST = hashlib.sha256(b"ann@example.com").hexdigest()
-"""How `addresses.value_digest` holds the value (see storage/tables.py)."""
+ANN_HASH = "h" * 64
+"""Ann's address hash, which `addresses.value_digest` holds too (see storage/tables.py)."""
 
 
 def add_tenant(name: str, *, hold: float = 0.0) -> Callable[[UnitOfWork], int]:
@@ -233,13 +232,13 @@ def test_an_address_another_session_adds_meanwhile_is_the_one_used(
         transactions=transactions,
         hasher=KeyedHasher(b"k" * 32),
     )
-    key = AddressKey(channel=Channel.EMAIL, value="ann@example.com", address_hash="h" * 64)
+    key = AddressKey(channel=Channel.EMAIL, value="ann@example.com", address_hash=ANN_HASH)
     other = _psycopg(database_url)
     try:
         (other_id,) = other.execute(
             "INSERT INTO addresses (tenant_id, channel, value, value_digest, address_hash, "
             "created_at) VALUES (%s, 'email', 'ann@example.com', %s, %s, %s) RETURNING id",
-            (tenant_id, VALUE_DIGEST, "h" * 64, T0.replace(tzinfo=None)),
+            (tenant_id, ANN_HASH, ANN_HASH, T0.replace(tzinfo=None)),
         ).fetchone() or (None,)
         result: list[int] = []
         writer = threading.Thread(

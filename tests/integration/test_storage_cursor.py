@@ -224,7 +224,8 @@ def opt_out(tenant_id: int, name: str, *, then: Exception | None = None) -> OptO
 
     def work(uow: UnitOfWork) -> int:
         assert uow.tenants.get(tenant_id) is not None
-        assert uow.addresses.find(tenant_id, Channel.EMAIL, f"{name}@example.com") is None
+        found = uow.addresses.find(tenant_id, Channel.EMAIL, f"{name}@example.com", f"hash-{name}")
+        assert found is None
         address = uow.addresses.add(
             tenant_id=tenant_id,
             channel=Channel.EMAIL,

@@ -1,7 +1,9 @@
 """Migrations, on an empty SQLite file and an empty PostgreSQL database."""
 
 import ast
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +13,7 @@ from optledger.storage import migrate
 from optledger.storage.engine import make_engine
 from optledger.storage.tables import metadata
 
+AT = datetime(2026, 12, 3)  # noqa: DTZ001 - stored naive, as storage stores UTC
 VERSIONS = Path(migrate.__file__).parent / "migrations" / "versions"
 
 
@@ -24,7 +27,7 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0006"]
+            assert versions.scalars().all() == ["0007"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
@@ -58,6 +61,7 @@ def test_revisions_never_import_optledger() -> None:
         "0004_import_runs.py",
         "0005_idempotency_bound_to_keys.py",
         "0006_import_indexes.py",
+        "0007_addresses_keyed_by_hash.py",
     ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -72,7 +76,7 @@ def test_revisions_never_import_optledger() -> None:
                 else []
             )
         }
-        assert modules <= {"collections.abc", "datetime", "sqlalchemy", "alembic"}
+        assert modules <= {"collections.abc", "datetime", "hashlib", "sqlalchemy", "alembic"}
 
 
 def test_import_runs_downgrade_and_upgrade_again(empty_database_url: str) -> None:
@@ -104,5 +108,54 @@ def test_import_indexes_downgrade_and_upgrade_again(empty_database_url: str) -> 
         with engine.connect() as connection:
             names = {i["name"] for i in inspect(connection).get_indexes("addresses")}
         assert sorted(n for n in names if n and n.startswith("ix_")) == ["ix_addresses_contact_id"]
+    finally:
+        engine.dispose()
+
+
+def test_address_digests_become_hashes_and_back(empty_database_url: str) -> None:
+    """0007 rewrites the addresses already stored: `value_digest` takes the address hash;
+    downgrading puts the SHA-256 of each value back."""
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    sha = {value: hashlib.sha256(value.encode()).hexdigest() for value in ("a@x.org", "b@x.org")}
+    digests = text("SELECT value, value_digest FROM addresses ORDER BY id")
+    try:
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0006")
+            connection.execute(
+                metadata.tables["tenants"].insert(),
+                {
+                    "id": 1,
+                    "name": "acme",
+                    "default_region": "US",
+                    "default_locale": "en",
+                    "grace_period": timedelta(days=1),
+                    "created_at": AT,
+                },
+            )
+            connection.execute(
+                metadata.tables["addresses"].insert(),
+                [
+                    {
+                        "tenant_id": 1,
+                        "channel": "email",
+                        "value": value,
+                        "value_digest": digest,
+                        "address_hash": f"{n}" * 64,
+                        "created_at": AT,
+                    }
+                    for n, (value, digest) in enumerate(sha.items())
+                ],
+            )
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+        with engine.begin() as connection:
+            assert connection.execute(digests).all() == [
+                ("a@x.org", "0" * 64),
+                ("b@x.org", "1" * 64),
+            ]
+            command.downgrade(migrate._config(connection), "0006")
+            assert connection.execute(digests).all() == list(sha.items())
+        migrate.upgrade(engine)
     finally:
         engine.dispose()

@@ -360,14 +360,23 @@ def test_addresses(transactions: SqlTransactions) -> None:
     )
     assert transactions.read(lambda uow: uow.addresses.get(acme, ann.id)) == ann
     assert transactions.read(lambda uow: uow.addresses.get(globex, ann.id)) is None
-    find = transactions.read(lambda uow: uow.addresses.find(acme, Channel.EMAIL, "ann@example.com"))
+    ann_hash = address_hash(acme, "ann@example.com")
+    find = transactions.read(
+        lambda uow: uow.addresses.find(acme, Channel.EMAIL, "ann@example.com", ann_hash)
+    )
     assert find == ann
+    elsewhere = address_hash(globex, "ann@example.com")
     assert (
-        transactions.read(lambda uow: uow.addresses.find(globex, Channel.EMAIL, "ann@example.com"))
+        transactions.read(
+            lambda uow: uow.addresses.find(globex, Channel.EMAIL, "ann@example.com", elsewhere)
+        )
         is None
     )
+    push_hash = address_hash(acme, "ann@example.com", Channel.PUSH)
     assert (
-        transactions.read(lambda uow: uow.addresses.find(acme, Channel.PUSH, "ann@example.com"))
+        transactions.read(
+            lambda uow: uow.addresses.find(acme, Channel.PUSH, "ann@example.com", push_hash)
+        )
         is None
     )
     assert transactions.read(lambda uow: uow.addresses.of_contact(acme, contact)) == [ann]
@@ -393,7 +402,10 @@ def test_address_of_the_largest_size(transactions: SqlTransactions) -> None:
     address = transactions.write(
         lambda uow: add_address(uow, tenant.id, token, channel=Channel.PUSH)
     )
-    found = transactions.read(lambda uow: uow.addresses.find(tenant.id, Channel.PUSH, token))
+    token_hash = address_hash(tenant.id, token, Channel.PUSH)
+    found = transactions.read(
+        lambda uow: uow.addresses.find(tenant.id, Channel.PUSH, token, token_hash)
+    )
     assert found == address
     assert found is not None
     assert len(found.value) == 4096
@@ -411,7 +423,10 @@ def test_find_many_chunks_its_in_lists(transactions: SqlTransactions) -> None:
         return tenant.id
 
     tenant_id = transactions.write(setup)
-    wanted = [f"user{n}@example.com" for n in range(MANY + 300)]
+    wanted = {
+        value: address_hash(tenant_id, value)
+        for value in (f"user{n}@example.com" for n in range(MANY + 300))
+    }
     found = transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.EMAIL, wanted))
     assert set(found) == {f"user{n}@example.com" for n in range(MANY)}
     assert all(
@@ -424,7 +439,7 @@ def test_find_many_chunks_its_in_lists(transactions: SqlTransactions) -> None:
         transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.SMS, wanted)) == {}
     )
     assert (
-        transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.EMAIL, [])) == {}
+        transactions.read(lambda uow: uow.addresses.find_many(tenant_id, Channel.EMAIL, {})) == {}
     )
 
 

@@ -6,7 +6,7 @@ files). Repositories only read and add; they never commit. Every method that tak
 tenant id confines itself to that tenant.
 """
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -204,11 +204,16 @@ class AddressRepository(Protocol):
         ...
 
     def get(self, tenant_id: int, address_id: int) -> Address | None: ...
-    def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None: ...
+    def find(
+        self, tenant_id: int, channel: Channel, value: str, address_hash: str
+    ) -> Address | None:
+        """The address `value`, found by its hash (the unique key, decision 0026)."""
+        ...
+
     def find_many(
-        self, tenant_id: int, channel: Channel, values: Collection[str]
+        self, tenant_id: int, channel: Channel, values: Mapping[str, str]
     ) -> dict[str, Address]:
-        """The known addresses among `values`, keyed by value."""
+        """The known addresses among `values` (value → its hash), keyed by value."""
         ...
 
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]: ...
@@ -295,10 +300,10 @@ class CheckRepository(Protocol):
         ...
 
     def states_among(
-        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Mapping[str, str]
     ) -> dict[str, SubscriptionState]:
-        """Address value → its state for the topic, for the addresses among `values` that
-        have one, in one statement however many there are."""
+        """Address value → its state for the topic, for the addresses among `values`
+        (value → its hash) that have one, in one statement however many there are."""
         ...
 
 

@@ -270,12 +270,13 @@ class CheckService:
         topic_id = topic.id
 
         def read(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+            present = values.drop_nulls().to_list()
+            hashes = dict(zip(present, hash_of(values=present), strict=True))
+
             def in_transaction(uow: UnitOfWork) -> tuple[pl.Series, pl.DataFrame]:
                 if known is not None:
                     flags = known.flags(values, hash_of=hash_of)
                 else:
-                    present = values.drop_nulls().to_list()
-                    hashes = dict(zip(present, hash_of(values=present), strict=True))
                     found = uow.checks.suppressed_among(
                         tenant_id=tenant_id, channel=channel, hashes=set(hashes.values())
                     )
@@ -287,10 +288,7 @@ class CheckService:
                 if states is not None:
                     return flags, states
                 read_states = uow.checks.states_among(
-                    tenant_id=tenant_id,
-                    channel=channel,
-                    topic_id=topic_id,
-                    values=set(values.drop_nulls().to_list()),
+                    tenant_id=tenant_id, channel=channel, topic_id=topic_id, values=hashes
                 )
                 return flags, states_frame(read_states)
 
@@ -310,7 +308,9 @@ class CheckService:
     ) -> list[CheckResult]:
         topic = uow.topics.by_key(tenant_id, topic_key)
         valid = [k for k in keys if k is not None]
-        known = uow.addresses.find_many(tenant_id, channel, {k.value for k in valid})
+        known = uow.addresses.find_many(
+            tenant_id, channel, {k.value: k.address_hash for k in valid}
+        )
         suppressed = uow.suppressions.suppressed(
             tenant_id, channel, {k.address_hash for k in valid}
         )

@@ -192,7 +192,7 @@ class ContactService:
         if query.channel is None or query.address is None:
             raise InvalidInput.of("channel", "is required with an address")
         key = self._ctx.address_key(tenant=tenant, channel=query.channel, raw=query.address)
-        address = uow.addresses.find(tenant.id, query.channel, key.value)
+        address = uow.addresses.find(tenant.id, query.channel, key.value, key.address_hash)
         known = {address.id: address} if address else {}
         return replace(filters, address_hash=key.address_hash), known
 

@@ -162,7 +162,7 @@ def ensure_address(
     PostgreSQL; SQLite lets one writer in at a time): the insert then reports a Conflict,
     and the address it added is the one used.
     """
-    address = uow.addresses.find(tenant_id, key.channel, key.value)
+    address = uow.addresses.find(tenant_id, key.channel, key.value, key.address_hash)
     if address is None:
         try:
             return uow.addresses.add(
@@ -174,7 +174,7 @@ def ensure_address(
                 created_at=ctx.clock.now(),
             )
         except Conflict:
-            address = uow.addresses.find(tenant_id, key.channel, key.value)
+            address = uow.addresses.find(tenant_id, key.channel, key.value, key.address_hash)
             if address is None:
                 raise
     if contact_id is not None and address.contact_id != contact_id:

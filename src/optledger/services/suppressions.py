@@ -579,7 +579,7 @@ def _addresses(
     known: dict[tuple[Channel, str], Address] = {}
     missing: list[tuple[Channel, str, str]] = []
     for channel, values in wanted.items():
-        found = uow.addresses.find_many(tenant_id, channel, list(values))
+        found = uow.addresses.find_many(tenant_id, channel, values)
         for value, address_hash in values.items():
             address = found.get(value)
             if address is None:

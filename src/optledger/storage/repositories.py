@@ -20,7 +20,6 @@ Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure help
 IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
 """
 
-import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -171,11 +170,6 @@ def _ids_text(ids: Iterable[int]) -> str:
 
 def _ids_from_text(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part)
-
-
-def _value_digest(value: str) -> str:
-    """The unique look-up key of an address value (see `tables`): plain SHA-256, hex."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
@@ -899,7 +893,7 @@ class SqlAddressRepository:
             "tenant_id": tenant_id,
             "channel": channel.value,
             "value": value,
-            "value_digest": _value_digest(value),
+            "value_digest": address_hash,
             "address_hash": address_hash,
             "contact_id": contact_id,
             "created_at": created,
@@ -931,7 +925,7 @@ class SqlAddressRepository:
                     "tenant_id": tenant_id,
                     "channel": channel.value,
                     "value": value,
-                    "value_digest": _value_digest(value),
+                    "value_digest": address_hash,
                     "address_hash": address_hash,
                     "contact_id": None,
                     "created_at": created,
@@ -958,22 +952,24 @@ class SqlAddressRepository:
         row = self._connection.execute(statement, parameters).first()
         return None if row is None else _address_from_row(row)
 
-    def find(self, tenant_id: int, channel: Channel, value: str) -> Address | None:
+    def find(
+        self, tenant_id: int, channel: Channel, value: str, address_hash: str
+    ) -> Address | None:
         statement = _select(addresses, ("tenant_id", "channel", "value_digest", "value"))
         parameters = {
             "tenant_id": tenant_id,
             "channel": channel.value,
-            "value_digest": _value_digest(value),
+            "value_digest": address_hash,
             "value": value,
         }
         row = self._executor.first(statement, parameters)
         return None if row is None else _address_from_row(row)
 
     def find_many(
-        self, tenant_id: int, channel: Channel, values: Collection[str]
+        self, tenant_id: int, channel: Channel, values: Mapping[str, str]
     ) -> dict[str, Address]:
-        """The known addresses among `values`, keyed by value."""
-        requested = set(values)
+        """The known addresses among `values` (value → its hash), keyed by value."""
+        requested = values
         statement = _select_in(addresses, "value_digest", ("tenant_id", "channel"))
         if self._connection.dialect.name == "postgresql":
             statement = _probing(addresses, "value_digest")
@@ -982,8 +978,7 @@ class SqlAddressRepository:
             parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
             return self._connection.execute(statement, parameters)
 
-        digests = [_value_digest(value) for value in requested]
-        found = _collect(rows_of, digests, _address_from_row)
+        found = _collect(rows_of, list(requested.values()), _address_from_row)
         return {address.value: address for address in found if address.value in requested}
 
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]:
@@ -1597,7 +1592,8 @@ class SqlCheckRepository:
             {
                 "tenant_id": query.tenant_id,
                 "channel": query.channel.value,
-                "value_digest": _value_digest(query.value),
+                "value_digest": query.address_hash,
+                "value": query.value,
                 "address_hash": query.address_hash,
                 "topic_id": query.topic_id,
             }
@@ -1647,19 +1643,18 @@ class SqlCheckRepository:
         return None if len(rows) > limit else {v: SubscriptionState(s) for v, s in rows}
 
     def states_among(
-        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Collection[str]
+        self, *, tenant_id: int, channel: Channel, topic_id: int, values: Mapping[str, str]
     ) -> dict[str, SubscriptionState]:
         dialect = self._executor.dialect_name
-        requested = set(values)
         parameters = {
             "tenant_id": tenant_id,
             "channel": channel.value,
             "topic_id": topic_id,
-            "keys": _key_list(dialect, [_value_digest(value) for value in requested]),
+            "keys": _key_list(dialect, list(values.values())),
         }
         rows = self._executor.all(_states_among_statement(dialect), parameters)
-        # A digest names one value; comparing the value as well keeps that an assumption.
-        return {value: SubscriptionState(state) for value, state in rows if value in requested}
+        # A hash names one value; comparing the value as well keeps that an assumption.
+        return {value: SubscriptionState(state) for value, state in rows if value in values}
 
 
 def _key_list(dialect_name: str, keys: Collection[str]) -> object:
@@ -1753,6 +1748,7 @@ def _consent_statement() -> Select[*tuple[Any, ...]]:
             addresses.c.tenant_id == bindparam("tenant_id"),
             addresses.c.channel == bindparam("channel"),
             addresses.c.value_digest == bindparam("value_digest"),
+            addresses.c.value == bindparam("value"),
             subscriptions.c.topic_id == bindparam("topic_id"),
         )
         .scalar_subquery()

@@ -12,8 +12,10 @@ Conventions:
   same names out, so the two can be compared for drift.
 
 An address's value can be 4,096 characters, more than a PostgreSQL B-tree entry may hold
-(about 2,700 bytes), so uniqueness and look-ups go through `value_digest`, the plain
-SHA-256 of the value, kept in the same row and deleted with it.
+(about 2,700 bytes), so uniqueness and look-ups go through `value_digest`, a fixed-size
+key kept in the same row and deleted with it: the address's keyed hash, the same as
+`address_hash` (migration 0007, decision 0026; before it, the plain SHA-256 of the value).
+Keyed by the hash, the unique key is in the order an import writes its rows.
 
 Personal data lives in `addresses.value`, `contacts.external_id` and the provenance
 columns of `consent_events`; erasure deletes or clears exactly those. `idempotency_keys`
