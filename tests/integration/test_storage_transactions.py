@@ -406,6 +406,25 @@ def test_a_submitted_write_fails_with_its_own_error(
     assert tenant_names(engine) == []
 
 
+def test_a_lone_failing_write_is_rolled_back_without_a_commit(
+    engine: Engine, transactions: SqlTransactions
+) -> None:
+    """A batch runs without savepoints first; for a batch of one, the rollback that
+    undoes the failed work is all there is to do (decision 0023)."""
+    commits = count_commits(engine)
+
+    def failing(uow: UnitOfWork) -> None:
+        add_tenant("half")(uow)
+        raise Boom
+
+    with pytest.raises(Boom):
+        transactions.write(failing)
+    assert commits[0] == 0
+    transactions.write(add_tenant("after"))
+    assert commits[0] == 1
+    assert tenant_names(engine) == ["after"]
+
+
 def test_submit_after_close_is_refused(engine: Engine) -> None:
     transactions = SqlTransactions(engine)
     transactions.close()

@@ -13,11 +13,22 @@ How:
   `write(work)` blocks on it.
 - One daemon writer thread owns one connection. It takes the first queued job, drains up
   to `max_batch - 1` more without waiting, and opens one transaction (`BEGIN IMMEDIATE`
-  on SQLite). Under load batches grow by themselves; an idle service commits at once.
-- Each job's work runs inside its own SAVEPOINT with a fresh `SqlUnitOfWork`. On success
-  the savepoint is released; if the work raises, the transaction rolls back to the
-  savepoint and the exception is kept for that caller alone. One failing write never
-  takes the others with it.
+  on SQLite). Once the transaction is open it drains the queue again (up to `max_batch`
+  in all): on SQLite the BEGIN may have waited for another process's transaction, and
+  the writes queued meanwhile join this one rather than wait for the next (decision
+  0023). Under load batches grow by themselves; an idle service commits at once.
+- A batch is first run without savepoints (decision 0023): every work in turn on one
+  `SqlUnitOfWork`, then COMMIT. Most batches have no failing work, and a SAVEPOINT and
+  its RELEASE were two of an unsubscribe's seven statements (two of its seven round
+  trips on PostgreSQL). If a work raises, or the transaction can no longer commit
+  everything (a work swallowed an error that aborted it), that transaction is rolled
+  back, nothing of it is kept, and the batch runs again as below. A batch of one whose
+  work raised is done at once: the rollback undid exactly that work, and its exception
+  is its own.
+- Run again (or after a failure), each job's work runs inside its own SAVEPOINT with a
+  fresh `SqlUnitOfWork`. On success the savepoint is released; if the work raises, the
+  transaction rolls back to the savepoint and the exception is kept for that caller
+  alone. One failing write never takes the others with it.
 - COMMIT is issued once. Only after it returns are the futures resolved, so no caller
   hears "done" before its write is durable.
 - If COMMIT (or BEGIN, or the connection) fails, every caller whose work had succeeded
@@ -149,6 +160,8 @@ class SqlTransactions:
         self._lock = threading.Lock()
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._stopping = False
+        """The writer took the stop marker while topping up a batch; only it touches this."""
         self._connection: Connection | None = None
         """The writer's connection; only the writer thread touches it."""
         self._readers = _IdleReaders(
@@ -261,6 +274,7 @@ class SqlTransactions:
                 batch, stop = self._next_batch()
                 if batch:
                     self._commit_batch_or_fail(batch)
+                stop = stop or self._stopping
         finally:
             self._drop_connection(invalidate=False)
             if self._turns is not None:
@@ -273,15 +287,20 @@ class SqlTransactions:
         if job is None:
             return [], True
         batch = [job]
+        return batch, self._drain_into(batch)
+
+    def _drain_into(self, batch: list[_Job]) -> bool:
+        """Move the jobs queued now into `batch`, up to `max_batch` in all, without
+        waiting; whether the stop marker followed them."""
         while len(batch) < self._max_batch:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return False
             if job is None:
-                return batch, True
+                return True
             batch.append(job)
-        return batch, False
+        return False
 
     def _commit_batch_or_fail(self, batch: list[_Job]) -> None:
         try:
@@ -297,9 +316,13 @@ class SqlTransactions:
         """Commit the batch's works, in as many transactions as it takes: again without a
         work that poisoned one, and again for works that lost a lock race."""
         pending = batch
+        guarded = False
         while pending:
             try:
-                self._run_transaction(pending)
+                if guarded:
+                    self._run_transaction(pending)
+                else:
+                    guarded = not self._run_unguarded(pending)
             except _Poisoned as poisoned:
                 poisoned.job.error = poisoned.error
             except Unavailable as exc:
@@ -310,6 +333,41 @@ class SqlTransactions:
             pending = [job for job in pending if job.error is None and not job.done]
         for job in batch:
             _resolve(job)
+
+    def _run_unguarded(self, jobs: list[_Job]) -> bool:
+        """Add the jobs queued while the transaction began to `jobs`, run their works in
+        one transaction without savepoints and commit it; False if that was rolled back
+        instead (a work raised, or the transaction was aborted), to run them again each
+        in its savepoint."""
+        connection, transaction = self._begin()
+        if not self._stopping:
+            self._stopping = self._drain_into(jobs)
+        unit = SqlUnitOfWork(connection, CursorExecutor(connection))
+        for job in jobs:
+            try:
+                job.value = job.work(unit)
+            except BaseException as exc:
+                job.value = None
+                self._roll_back(transaction)
+                if len(jobs) > 1 or is_lock_conflict(exc):
+                    return False
+                job.attempts += 1
+                job.error = exc
+                return True
+        if not _can_commit(connection):
+            self._roll_back(transaction)
+            return False
+        transaction.commit()
+        for job in jobs:
+            job.done = True
+        return True
+
+    def _roll_back(self, transaction: RootTransaction) -> None:
+        """Roll the writer's transaction back; a connection that cannot is dropped."""
+        try:
+            transaction.rollback()
+        except Exception:
+            self._drop_connection(invalidate=True)
 
     def _run_transaction(self, jobs: list[_Job]) -> None:
         """Run every job in its own savepoint inside one transaction, then commit."""
@@ -413,6 +471,8 @@ class _IdleReaders:
             connection.close()
 
 
+_PG_IN_ERROR: Final = 3
+"""libpq's `PQTRANS_INERROR` (psycopg's `TransactionStatus.INERROR`): an aborted transaction."""
 _SAVEPOINT: Final = "SAVEPOINT optledger_work"
 _RELEASE: Final = "RELEASE SAVEPOINT optledger_work"
 _ROLLBACK_TO: Final = "ROLLBACK TO SAVEPOINT optledger_work"
@@ -451,6 +511,16 @@ def _attempt(executor: CursorExecutor, unit: UnitOfWork, job: _Job) -> None:
         executor.run_driver_sql(_RELEASE)
     except Exception as release_error:
         raise _Poisoned(job, release_error) from None
+
+
+def _can_commit(connection: Connection) -> bool:
+    """Whether COMMIT would keep everything the transaction did: PostgreSQL has not
+    aborted it (after an error a work caught), SQLite has not rolled it back by itself
+    (a full disk)."""
+    driver: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        return bool(driver.info.transaction_status != _PG_IN_ERROR)
+    return bool(driver.in_transaction)
 
 
 def _fail_all(jobs: list[_Job], error: Callable[[], BaseException]) -> None:
