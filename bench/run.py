@@ -1080,6 +1080,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--import-rows", type=int, help="rows of the import (100,000)")
     parser.add_argument("--list-lines", type=int, help="lines of the list check (1,000,000)")
     parser.add_argument(
+        "--contention-rows", type=int, help="rows of w3-import-opt-outs' import (1,000,000)"
+    )
+    parser.add_argument(
         "--workers", type=int, help="optledger serve --workers (default: one per core)"
     )
     parser.add_argument(
@@ -1094,6 +1097,8 @@ def main(argv: list[str] | None = None) -> None:
         sizes = Sizes(**{**asdict(sizes), "seconds": args.seconds})
     if args.import_rows is not None:
         sizes = Sizes(**{**asdict(sizes), "import_rows": args.import_rows})
+    if args.contention_rows is not None:
+        sizes = Sizes(**{**asdict(sizes), "contention_rows": args.contention_rows})
     if args.list_lines is not None:
         sizes = Sizes(
             **{
