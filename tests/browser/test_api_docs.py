@@ -64,7 +64,7 @@ def test_the_docs_render_offline_and_try_it_out_calls_the_api(
     expect(page.locator("#operations-subscriptions-unsubscribe")).to_contain_text(
         "Unsubscribe from topics, or from everything"
     )
-    expect(page.locator(".opblock")).to_have_count(24)
+    expect(page.locator(".opblock")).to_have_count(25)
 
     page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".modal-ux")
