@@ -701,7 +701,7 @@ def _import_file(ctx: Context, *, rows: int) -> Path:
 def _import_ceiling(ctx: Context, *, round_: int, rows: int) -> Sample:
     source = _import_file(ctx, rows=rows)
     if ctx.database.url is None:
-        what, target = "import-sqlite", str(ctx.scratch / f"import-ceiling-{round_}.sqlite")
+        what, target = "import-sqlite", str(ctx.scratch / f"import-ceiling-{rows}-{round_}.sqlite")
     else:
         what, target = "import-postgres", ctx.database.ceiling_target(ctx.scratch)
     command = [sys.executable, "-m", "bench.ceilings.bulk", what, str(source), target]
