@@ -16,6 +16,7 @@ from optledger.api.rest.auth import BulkChecker, Checker
 from optledger.api.rest.common import idempotency_key, require_json, services
 from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem, problem_responses
+from optledger.api.rest.media import media_type_and_charset
 from optledger.api.rest.schemas import CheckBatchIn, CheckBatchOut, CheckOut, RawAddress, TopicKey
 from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
@@ -183,7 +184,7 @@ async def check_list(
     that is not UTF-8 is a `422` naming it (`errors[].field` is `line N`). A list check
     changes nothing: it takes no `Idempotency-Key` (one sent is ignored) and a retry is
     simply answered again."""
-    media_type, charset = _content_type(request.headers.get("content-type", ""))
+    media_type, charset = media_type_and_charset(request.headers.get("content-type", ""))
     if media_type != _TEXT or charset not in _UTF8_CHARSETS:
         raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be text/plain in UTF-8.")
     as_csv = CSV in request.headers.get("accept", "") and NDJSON not in request.headers.get(
@@ -202,17 +203,6 @@ async def check_list(
     if as_csv:
         return StreamingResponse(answers, media_type=f"{CSV}; charset=utf-8")
     return StreamingResponse(answers, media_type=NDJSON)
-
-
-def _content_type(header: str) -> tuple[str, str | None]:
-    """The media type of a Content-Type header, and its charset parameter if any."""
-    media_type, *parameters = header.split(";")
-    charset = None
-    for parameter in parameters:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-    return media_type.strip().lower(), charset
 
 
 async def _spooled(chunks: AsyncIterator[bytes]) -> IO[bytes]:

@@ -22,6 +22,7 @@ from optledger.api.rest.auth import Admin, BulkAdmin
 from optledger.api.rest.common import Door, idempotency_key, services
 from optledger.api.rest.direct import DirectRoute
 from optledger.api.rest.errors import UNSUPPORTED_MEDIA_TYPE, HttpProblem, problem_responses
+from optledger.api.rest.media import media_type_and_charset
 from optledger.api.rest.schemas import ImportReportOut
 from optledger.services.suppressions import (
     ImportReport,
@@ -81,7 +82,7 @@ async def import_suppressions(
     counts them all). Then the rows are written in short batches, so opt-outs are never
     held up behind an import. An import that did not finish (`503`, a lost connection)
     can simply be sent again: it goes on after the rows already written (`resumed`)."""
-    media_type, charset = _content_type(request.headers.get("content-type", ""))
+    media_type, charset = media_type_and_charset(request.headers.get("content-type", ""))
     if charset not in _UTF8_CHARSETS:
         raise HttpProblem(UNSUPPORTED_MEDIA_TYPE, "The body must be UTF-8 text.")
     suppressions = services(request).suppressions
@@ -126,17 +127,6 @@ async def export_suppressions(request: Request, principal: Admin) -> StreamingRe
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(pages), media_type=NDJSON)
     return StreamingResponse(_csv(pages), media_type=f"{CSV}; charset=utf-8")
-
-
-def _content_type(header: str) -> tuple[str, str | None]:
-    """The media type of a Content-Type header, and its charset parameter if any."""
-    media_type, *parameters = header.split(";")
-    charset = None
-    for parameter in parameters:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-    return media_type.strip().lower(), charset
 
 
 async def _pages(
