@@ -57,6 +57,12 @@ _LIST_ANSWER: Final = {
 }
 
 router = APIRouter(route_class=DirectRoute, tags=["checks"])
+TopicQuery = Annotated[
+    TopicKey, Query(description="The key of the topic the message is about.", examples=["news"])
+]
+ChannelQuery = Annotated[
+    Channel, Query(description="The channel the message goes out on.", examples=["email"])
+]
 
 
 class ChecksTogether:
@@ -114,12 +120,8 @@ class ChecksTogether:
 async def check_one(
     request: Request,
     principal: Checker,
-    topic: Annotated[
-        TopicKey, Query(description="The key of the topic the message is about.", examples=["news"])
-    ],
-    channel: Annotated[
-        Channel, Query(description="The channel the message goes out on.", examples=["email"])
-    ],
+    topic: TopicQuery,
+    channel: ChannelQuery,
     address: Annotated[
         RawAddress,
         Query(description="The recipient, as you have it.", examples=["ann@example.com"]),
@@ -170,12 +172,8 @@ def check_many(request: Request, principal: BulkChecker, body: CheckBatchIn) -> 
 async def check_list(
     request: Request,
     principal: BulkChecker,
-    topic: Annotated[
-        TopicKey, Query(description="The key of the topic the message is about.", examples=["news"])
-    ],
-    channel: Annotated[
-        Channel, Query(description="The channel the message goes out on.", examples=["email"])
-    ],
+    topic: TopicQuery,
+    channel: ChannelQuery,
 ) -> StreamingResponse:
     """The decision for each non-blank line of a `text/plain` UTF-8 body of up to 512 MiB,
     one address a line, as `GET /v1/checks` answers it; streamed as NDJSON objects

@@ -32,6 +32,7 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 from fastapi import params
@@ -295,10 +296,10 @@ async def _solve(
     # Each source is read only by a node that has such parameters: parsing the query
     # string and the cookies of every request showed in the profile of the hot paths.
     for kind, source in (
-        (plan.path_params, _path_params),
-        (plan.query_params, _query_params),
-        (plan.header_params, _headers),
-        (plan.cookie_params, _cookies),
+        (plan.path_params, attrgetter("path_params")),
+        (plan.query_params, attrgetter("query_params")),
+        (plan.header_params, attrgetter("headers")),
+        (plan.cookie_params, attrgetter("cookies")),
     ):
         if kind.fields:
             found, field_errors = _parameters(kind, source(request))
@@ -320,22 +321,6 @@ async def _solve(
     for name in plan.request_names:
         values[name] = request
     return values, errors
-
-
-def _path_params(request: Request) -> Mapping[str, Any]:
-    return request.path_params
-
-
-def _query_params(request: Request) -> Mapping[str, Any]:
-    return request.query_params
-
-
-def _headers(request: Request) -> Mapping[str, Any]:
-    return request.headers
-
-
-def _cookies(request: Request) -> Mapping[str, Any]:
-    return request.cookies
 
 
 def _parameters(kind: _Params, received: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
