@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from optledger.bootstrap import StartupError
-from optledger.cli.prefork import STARTUP_FAILURE, supervise
+from optledger.cli.prefork import STARTUP_FAILURE, _ended, _Slot, supervise
 from tests.cli.conftest import Run
 from tests.live import free_port, serving
 
@@ -198,6 +198,34 @@ def test_a_bad_workers_variable_names_it(run: Run, env: dict[str, str]):
         1,
         "OPTLEDGER_WORKERS: must be an integer between 1 and 256\n",
     )
+
+
+def test_processes_that_ended_together_are_all_reaped_and_their_slots_emptied_at_once():
+    # The supervisor handles ended workers one by one, and the first may raise (a worker
+    # that could not start); a later one it had reaped must not keep its pid, which the
+    # stop that follows would signal (another process's, or none: ProcessLookupError).
+    slots = [_Slot(pid=_exited_child(code=STARTUP_FAILURE)), _Slot(pid=_exited_child(code=0))]
+    pids = [slot.pid for slot in slots]
+
+    ended = _ended(slots)
+
+    assert [(pid, os.waitstatus_to_exitcode(status)) for _, pid, status in ended] == [
+        (pids[0], STARTUP_FAILURE),
+        (pids[1], 0),
+    ]
+    assert [slot.pid for slot in slots] == [None, None]
+
+
+def _exited_child(*, code: int) -> int:
+    """A forked child that has exited with `code` and is not reaped yet (a zombie)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(code)
+    deadline = time.monotonic() + WAIT
+    while Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    return pid
 
 
 def test_a_first_worker_that_cannot_start_stops_the_supervisor():

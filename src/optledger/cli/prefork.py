@@ -107,17 +107,16 @@ def _watch(
             received = info.si_signo if info is not None else 0
         if received in _STOP:
             return received
-        for slot, status in _ended(slots):
-            _after_end(slot, status)
+        for slot, pid, status in _ended(slots):
+            _after_end(slot, pid=pid, status=status)
         now = time.monotonic()
         for slot in slots:
             if slot.pid is None and slot.due <= now:
                 _start(slot, work=work, pipe=pipe, mask=mask)
 
 
-def _after_end(slot: _Slot, status: int) -> None:
-    """Schedule the successor of the process that just left `slot` with `status`."""
-    pid, slot.pid = slot.pid, None
+def _after_end(slot: _Slot, *, pid: int, status: int) -> None:
+    """Schedule the successor of the process `pid` that just left `slot` with `status`."""
     code = os.waitstatus_to_exitcode(status)
     if code == STARTUP_FAILURE and not slot.restarted:
         raise StartupError(_FAILED_START)
@@ -134,15 +133,18 @@ def _after_end(slot: _Slot, status: int) -> None:
     slot.restarted = True
 
 
-def _ended(slots: list[_Slot]) -> list[tuple[_Slot, int]]:
-    """The slots whose process has ended, each with its wait status (reaped)."""
+def _ended(slots: list[_Slot]) -> list[tuple[_Slot, int, int]]:
+    """The slots whose process has ended, each with that pid and its wait status. Each is
+    reaped and its slot emptied here, at once: a pid once reaped may be another process's,
+    so nothing may signal it, even if handling an earlier slot raises."""
     ended = []
     for slot in slots:
         if slot.pid is None:
             continue
         pid, status = os.waitpid(slot.pid, os.WNOHANG)
         if pid:
-            ended.append((slot, status))
+            slot.pid = None
+            ended.append((slot, pid, status))
     return ended
 
 
@@ -196,8 +198,7 @@ def _stop_all(slots: list[_Slot]) -> None:
         if info is not None and info.si_signo in _STOP:
             for slot in slots:
                 _signal(slot, info.si_signo)
-        for slot, _ in _ended(slots):
-            slot.pid = None
+        _ended(slots)
 
 
 def _signal(slot: _Slot, number: int) -> None:
