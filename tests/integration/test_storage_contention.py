@@ -176,16 +176,22 @@ def test_the_loser_of_a_deadlock_runs_again(
     database_url: str, engine: Engine, transactions: SqlTransactions
 ) -> None:
     """The writer's work and another session lock two rows in opposite orders; the
-    work loses the deadlock, is undone to its savepoint and runs again once the other
-    session has committed. The caller sees only its result."""
+    work loses the deadlock, is undone and runs again. The caller sees only its result.
+
+    The second run waits for the other session's commit before it touches a row: the
+    writer runs again at once, and could otherwise take alpha back before the other
+    session, lose a second deadlock and make the count of runs a matter of timing."""
     alpha = transactions.write(add_tenant("alpha"))
     beta = transactions.write(add_tenant("beta"))
     attempts: list[int] = []
     work_holds_alpha = threading.Event()
+    other_committed = threading.Event()
 
     def rename_both(uow: UnitOfWork) -> str:
         connection: Connection = uow.tenants._connection  # type: ignore[attr-defined]
         attempts.append(len(attempts) + 1)
+        if len(attempts) > 1:
+            assert other_committed.wait(WAIT)
         connection.execute(
             text("UPDATE tenants SET default_region = 'DE' WHERE id = :id"), {"id": alpha}
         )
@@ -206,6 +212,7 @@ def test_the_loser_of_a_deadlock_runs_again(
         _wait_until(lambda: _blocked_on_a_lock(database_url))
         other.execute("UPDATE tenants SET default_locale = 'fr' WHERE id = %s", (alpha,))
         other.commit()
+        other_committed.set()
         writer.join(WAIT)
     finally:
         other.close()
