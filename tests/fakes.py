@@ -274,6 +274,21 @@ class MemoryAddressRepository(_Repo):
             for channel, value, address_hash in keys
         ]
 
+    def find_or_add(
+        self, *, tenant_id, channel, value, address_hash, contact_id, created_at
+    ) -> Address:
+        found = self.find(tenant_id, channel, value, address_hash)
+        if found is not None:
+            return found
+        return self.add(
+            tenant_id=tenant_id,
+            channel=channel,
+            value=value,
+            address_hash=address_hash,
+            contact_id=contact_id,
+            created_at=created_at,
+        )
+
     def get(self, tenant_id: int, address_id: int) -> Address | None:
         address = self.s.addresses.get(address_id)
         return address if address and address.tenant_id == tenant_id else None

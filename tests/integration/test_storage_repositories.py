@@ -1,5 +1,7 @@
 """Every repository method, on SQLite and PostgreSQL, through `SqlTransactions`."""
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -31,6 +33,8 @@ from optledger.domain.model import (
 from optledger.domain.ports import EventFilter, UnitOfWork
 from optledger.domain.secrets import KeyedHasher
 from optledger.storage import tables
+from optledger.storage.engine import for_writing
+from optledger.storage.repositories import SqlUnitOfWork
 from optledger.storage.transactions import SqlTransactions
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -411,6 +415,79 @@ def test_address_of_the_largest_size(transactions: SqlTransactions) -> None:
     assert len(found.value) == 4096
     with pytest.raises(Conflict):
         transactions.write(lambda uow: add_address(uow, tenant.id, token, channel=Channel.PUSH))
+
+
+def find_or_add(
+    tenant_id: int, value: str, *, contact_id: int | None = None, at: datetime = T0
+) -> Callable[[UnitOfWork], Address]:
+    def work(uow: UnitOfWork) -> Address:
+        return uow.addresses.find_or_add(
+            tenant_id=tenant_id,
+            channel=Channel.EMAIL,
+            value=value,
+            address_hash=address_hash(tenant_id, value),
+            contact_id=contact_id,
+            created_at=at,
+        )
+
+    return work
+
+
+def address_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(tables.addresses.c.id)).all())
+
+
+def test_find_or_add_finds_the_address_or_adds_it(
+    transactions: SqlTransactions, engine: Engine
+) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, int]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        contact = uow.contacts.add(tenant_id=acme.id, external_id="u1", locale=None, created_at=T0)
+        return acme.id, globex.id, contact.id
+
+    acme, globex, contact = transactions.write(setup)
+    ann = transactions.write(find_or_add(acme, "ann@example.com", contact_id=contact))
+    assert ann == Address(
+        id=ann.id,
+        tenant_id=acme,
+        channel=Channel.EMAIL,
+        value="ann@example.com",
+        address_hash=address_hash(acme, "ann@example.com"),
+        contact_id=contact,
+        created_at=T0,
+    )
+    ann_hash = address_hash(acme, "ann@example.com")
+    stored = transactions.read(
+        lambda uow: uow.addresses.find(acme, Channel.EMAIL, "ann@example.com", ann_hash)
+    )
+    assert stored == ann
+    # Found again as stored: not added twice, its contact and time unchanged.
+    again = transactions.write(find_or_add(acme, "ann@example.com", at=at(5)))
+    assert again == ann
+    # Another tenant's, and another value, are new addresses.
+    theirs = transactions.write(find_or_add(globex, "ann@example.com"))
+    bob = transactions.write(find_or_add(acme, "bob@example.com", at=at(1)))
+    assert len({ann.id, theirs.id, bob.id}) == 3
+    assert (theirs.tenant_id, theirs.contact_id) == (globex, None)
+    assert (bob.value, bob.created_at) == ("bob@example.com", at(1))
+    assert address_count(engine) == 3
+
+
+def test_find_or_add_returns_the_address_another_transaction_adds_meanwhile(
+    transactions: SqlTransactions, engine: Engine
+) -> None:
+    tenant = transactions.write(add_tenant)
+    with for_writing(engine.connect()) as other:
+        transaction = other.begin()
+        theirs = add_address(SqlUnitOfWork(other), tenant.id, "ann@example.com")
+        # The writer's look-up cannot see the uncommitted row; its insert must wait.
+        mine = transactions.submit(find_or_add(tenant.id, "ann@example.com"))
+        time.sleep(0.5)
+        assert not mine.done()
+        transaction.commit()
+    assert mine.result(30) == theirs
+    assert address_count(engine) == 1
 
 
 def test_find_many_chunks_its_in_lists(transactions: SqlTransactions) -> None:

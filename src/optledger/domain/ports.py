@@ -216,6 +216,21 @@ class AddressRepository(Protocol):
         """The known addresses among `values` (value → its hash), keyed by value."""
         ...
 
+    def find_or_add(
+        self,
+        *,
+        tenant_id: int,
+        channel: Channel,
+        value: str,
+        address_hash: str,
+        contact_id: int | None,
+        created_at: datetime,
+    ) -> Address:
+        """The address `value` as `find` finds it, or else a new one (with `contact_id`).
+        An address another process adds at the same moment is the one returned; if it
+        cannot be found even then, `Conflict`."""
+        ...
+
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]: ...
     def attach(self, address_id: int, *, contact_id: int) -> None: ...
     def delete(self, address_ids: Collection[int]) -> None: ...

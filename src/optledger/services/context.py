@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from optledger.domain.channels import Channel, normalise_address
-from optledger.domain.errors import Conflict, InvalidInput, NotFound
+from optledger.domain.errors import InvalidInput, NotFound
 from optledger.domain.model import (
     Action,
     Address,
@@ -159,24 +159,18 @@ def ensure_address(
     """The stored address for `key`, created (and attached to the contact) if need be.
 
     Another process may add the same address between the look-up and the insert (on
-    PostgreSQL; SQLite lets one writer in at a time): the insert then reports a Conflict,
-    and the address it added is the one used.
+    PostgreSQL; SQLite lets one writer in at a time): `find_or_add` then returns the
+    address it added. On PostgreSQL the look-up and the insert are one statement (one
+    round trip of the writer's, decision 0029).
     """
-    address = uow.addresses.find(tenant_id, key.channel, key.value, key.address_hash)
-    if address is None:
-        try:
-            return uow.addresses.add(
-                tenant_id=tenant_id,
-                channel=key.channel,
-                value=key.value,
-                address_hash=key.address_hash,
-                contact_id=contact_id,
-                created_at=ctx.clock.now(),
-            )
-        except Conflict:
-            address = uow.addresses.find(tenant_id, key.channel, key.value, key.address_hash)
-            if address is None:
-                raise
+    address = uow.addresses.find_or_add(
+        tenant_id=tenant_id,
+        channel=key.channel,
+        value=key.value,
+        address_hash=key.address_hash,
+        contact_id=contact_id,
+        created_at=ctx.clock.now(),
+    )
     if contact_id is not None and address.contact_id != contact_id:
         if address.contact_id is not None:
             raise InvalidInput.of(field, "already belongs to another contact")

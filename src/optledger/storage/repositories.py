@@ -12,9 +12,9 @@ the transaction stays usable and a service may catch the `Conflict` and carry on
 
 The statements of the hot write path (the look-ups and inserts an opt-out makes: an
 address, a tenant, a topic by key, a subscription, a suppression, an event, an outbox
-item, and every `_insert_new`) run through the unit of work's `CursorExecutor` on the
-DBAPI cursor; the rest through `Connection.execute`. Both see the same transaction and
-the same values (see `cursor`).
+item, and every `_insert_new`; a one-click's address, topic and message by id) run
+through the unit of work's `CursorExecutor` on the DBAPI cursor; the rest through
+`Connection.execute`. Both see the same transaction and the same values (see `cursor`).
 
 Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure helpers) send
 IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
@@ -319,6 +319,42 @@ def _probing(table: Table, column: str) -> Select[*tuple[Any, ...]]:
         .lateral("found")
     )
     return select(*found.c).select_from(keys).join(found, true())
+
+
+@cache
+def _find_or_add_address() -> Executable:
+    """PostgreSQL: the address of (`:tenant_id`, `:channel`, `:value_digest`, `:value`),
+    inserted (with `:contact_id`, `:created_at`, and `:value_digest` as its hash too) if
+    there is none; no row if another transaction added it meanwhile. One round trip where
+    a look-up and an insert took two."""
+    columns = addresses.c
+    found = (
+        select(addresses)
+        .where(
+            columns.tenant_id == bindparam("tenant_id"),
+            columns.channel == bindparam("channel"),
+            columns.value_digest == bindparam("value_digest"),
+            columns.value == bindparam("value"),
+        )
+        .cte("found")
+    )
+    new_row = select(
+        bindparam("tenant_id", type_=columns.tenant_id.type).label("tenant_id"),
+        bindparam("channel", type_=columns.channel.type).label("channel"),
+        bindparam("value", type_=columns.value.type).label("value"),
+        bindparam("value_digest", type_=columns.value_digest.type).label("value_digest"),
+        bindparam("value_digest", type_=columns.address_hash.type).label("address_hash"),
+        bindparam("contact_id", type_=columns.contact_id.type).label("contact_id"),
+        bindparam("created_at", type_=columns.created_at.type).label("created_at"),
+    ).where(~select(found.c.id).exists())
+    added = (
+        postgresql.insert(addresses)
+        .from_select(list(new_row.selected_columns.keys()), new_row)
+        .on_conflict_do_nothing()
+        .returning(*columns)
+        .cte("added")
+    )
+    return select(found).union_all(select(added))
 
 
 def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
@@ -806,7 +842,7 @@ class SqlTopicRepository:
 
     def get(self, tenant_id: int, topic_id: int) -> Topic | None:
         statement = _select(topics, ("tenant_id", "id"))
-        row = self._connection.execute(statement, {"tenant_id": tenant_id, "id": topic_id}).first()
+        row = self._executor.first(statement, {"tenant_id": tenant_id, "id": topic_id})
         return None if row is None else _topic_from_row(row)
 
     def by_key(self, tenant_id: int, key: str) -> Topic | None:
@@ -949,7 +985,7 @@ class SqlAddressRepository:
     def get(self, tenant_id: int, address_id: int) -> Address | None:
         statement = _select(addresses, ("tenant_id", "id"))
         parameters = {"tenant_id": tenant_id, "id": address_id}
-        row = self._connection.execute(statement, parameters).first()
+        row = self._executor.first(statement, parameters)
         return None if row is None else _address_from_row(row)
 
     def find(
@@ -964,6 +1000,54 @@ class SqlAddressRepository:
         }
         row = self._executor.first(statement, parameters)
         return None if row is None else _address_from_row(row)
+
+    def find_or_add(
+        self,
+        *,
+        tenant_id: int,
+        channel: Channel,
+        value: str,
+        address_hash: str,
+        contact_id: int | None,
+        created_at: datetime,
+    ) -> Address:
+        """`find`, else `add`: on PostgreSQL in one statement (`_find_or_add_address`),
+        on SQLite (one writer at a time, no round trips) as the two.
+
+        If another transaction adds the address at the same moment, PostgreSQL's insert
+        waits for it and adds nothing, and the statement's snapshot does not see the
+        other's row: the look-up is made once more, in a statement of its own."""
+        if self._executor.dialect_name == "postgresql":
+            values = {
+                "tenant_id": tenant_id,
+                "channel": channel.value,
+                "value_digest": address_hash,
+                "value": value,
+                "contact_id": contact_id,
+                "created_at": _to_db(created_at),
+            }
+            row = self._executor.first(_find_or_add_address(), values)
+            if row is not None:
+                return _address_from_row(row)
+        else:
+            found = self.find(tenant_id, channel, value, address_hash)
+            if found is not None:
+                return found
+            try:
+                return self.add(
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    value=value,
+                    address_hash=address_hash,
+                    contact_id=contact_id,
+                    created_at=created_at,
+                )
+            except Conflict:
+                pass
+        found = self.find(tenant_id, channel, value, address_hash)
+        if found is None:
+            raise Conflict("this address already exists")
+        return found
 
     def find_many(
         self, tenant_id: int, channel: Channel, values: Mapping[str, str]
@@ -1394,7 +1478,7 @@ class SqlMessageRepository:
     def get(self, tenant_id: int, message_id: int) -> Message | None:
         statement = _select(messages, ("tenant_id", "id"))
         parameters = {"tenant_id": tenant_id, "id": message_id}
-        row = self._connection.execute(statement, parameters).first()
+        row = self._executor.first(statement, parameters)
         return None if row is None else _message_from_row(row)
 
     def by_uid(self, tenant_id: int, message_uid: str) -> Message | None:
