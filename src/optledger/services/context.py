@@ -86,6 +86,9 @@ class ServiceContext:
     _topics: dict[tuple[int, str], Topic] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
+    _topics_by_id: dict[tuple[int, int], Topic] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def tenant(self, tenant_id: int) -> Tenant:
         """The tenant, kept for TENANT_TTL: every use case needs it, and its settings
@@ -110,6 +113,18 @@ class ServiceContext:
         topic = self.transactions.read(lambda uow: uow.topics.by_key(tenant_id, key))
         if topic is not None:
             self._topics[(tenant_id, key)] = topic
+        return topic
+
+    def topic_by_id(self, uow: UnitOfWork, tenant_id: int, topic_id: int) -> Topic | None:
+        """The tenant's topic `topic_id`, or None if it has none: kept from an earlier
+        read like `topic`, else read in `uow`. A link names its topic by id, and every
+        one-click read it again (a round trip of the writer's on PostgreSQL)."""
+        kept = self._topics_by_id.get((tenant_id, topic_id))
+        if kept is not None:
+            return kept
+        topic = uow.topics.get(tenant_id, topic_id)
+        if topic is not None:
+            self._topics_by_id[(tenant_id, topic_id)] = topic
         return topic
 
     def forget_tenant(self, tenant_id: int) -> None:

@@ -341,14 +341,13 @@ class LinkService:
             raise InvalidLinkToken
         return claims, tenant
 
-    @staticmethod
-    def _resolve(uow: UnitOfWork, *, claims: LinkClaims, tenant: Tenant) -> _Link:
+    def _resolve(self, uow: UnitOfWork, *, claims: LinkClaims, tenant: Tenant) -> _Link:
         address = uow.addresses.get(tenant.id, claims.address_id)
         if address is None:
             raise InvalidLinkToken
         topic = None
         if claims.topic_id is not None:
-            topic = uow.topics.get(tenant.id, claims.topic_id)
+            topic = self._ctx.topic_by_id(uow, tenant.id, claims.topic_id)
             if topic is None or address.channel not in topic.channels:
                 raise InvalidLinkToken
         message = None

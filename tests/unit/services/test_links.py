@@ -13,7 +13,7 @@ from optledger.domain.policy import Reason
 from optledger.services.contacts import HistoryQuery
 from optledger.services.links import Branding, LeaveScope, LinkTopic
 from optledger.services.messages import MessageSpec
-from tests.fakes import FakeKeyring
+from tests.fakes import FakeKeyring, MemoryTopicRepository
 from tests.unit.conftest import API
 
 EMAIL = Channel.EMAIL
@@ -88,6 +88,24 @@ def test_one_click_leaves_the_topic_attributed_to_the_message(services, tenant_i
         "Gmail",
     )
     assert event.occurred_at == clock.at
+
+
+def test_a_links_topic_is_read_once_and_then_kept(services, tenant_id, token, monkeypatch):
+    """A topic never changes once created: the links' use cases read it by id once."""
+    reads = []
+    read = MemoryTopicRepository.get
+
+    def counted(repository, tenant_id, topic_id):
+        reads.append(topic_id)
+        return read(repository, tenant_id, topic_id)
+
+    monkeypatch.setattr(MemoryTopicRepository, "get", counted)
+    first = services.links.page(token=token)
+    services.links.one_click(token=token, provenance=CLICK)
+    again = services.links.page(token=token)
+    assert len(reads) == 1
+    assert again.topic == first.topic
+    assert again.topic_left
 
 
 def test_one_click_repeats_are_recorded_and_harmless(services, tenant_id, token):
