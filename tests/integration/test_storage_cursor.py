@@ -5,7 +5,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, event, insert, select
@@ -172,77 +171,6 @@ def test_first_of_each_fails_as_sqlalchemy_does(connection: Connection) -> None:
     with pytest.raises(DBAPIError) as failed:
         executor.first_of_each(by_id, [{"id": 1}, {"id": [2]}])
     assert "SELECT" not in str(failed.value)
-
-
-def pipeline_is_open(connection: Connection) -> bool:
-    """Whether psycopg's connection under `connection` is in pipeline mode."""
-    driver: Any = connection.connection.driver_connection
-    return connection.dialect.name == "postgresql" and driver.pgconn.pipeline_status != 0
-
-
-def outbox_values(tenant_id: int, kind: str) -> dict[str, object]:
-    return {
-        "tenant_id": tenant_id,
-        "kind": kind,
-        "payload": "{}",
-        "created_at": NAIVE,
-        "attempts": 0,
-        "run_at": NAIVE,
-    }
-
-
-def test_pipelined_statements_nobody_reads_travel_with_the_next(connection: Connection) -> None:
-    """Inside `pipelined()` on psycopg a `run` is sent without waiting for its answer; the
-    statements after it, on the cursor or through SQLAlchemy, see what it wrote."""
-    postgresql = connection.dialect.name == "postgresql"
-    executor = CursorExecutor(connection)
-    insert_new = repositories._insert_new_statement(connection.dialect.name, tables.tenants)
-    by_name = repositories._select(tables.tenants, ("name",))
-    with executor.pipelined():
-        tenant = executor.first(insert_new, tenant_values("ann", NAIVE))
-        assert tenant is not None
-        assert not pipeline_is_open(connection)
-        executor.run(repositories._insert(tables.outbox), outbox_values(tenant.id, "first"))
-        assert pipeline_is_open(connection) == postgresql
-        # Read on the cursor: in the pipeline, with the deferred insert before it.
-        again = executor.first(by_name, {"name": "ann"})
-        assert again is not None
-        assert again.id == tenant.id
-        executor.run(repositories._insert(tables.outbox), outbox_values(tenant.id, "second"))
-        # Through SQLAlchemy, which needs its answer at once: the pipeline is closed first.
-        kinds = connection.execute(select(tables.outbox.c.kind).order_by(tables.outbox.c.id))
-        assert kinds.scalars().all() == ["first", "second"]
-        assert not pipeline_is_open(connection)
-        executor.run(repositories._insert(tables.outbox), outbox_values(tenant.id, "third"))
-    assert not pipeline_is_open(connection)
-    kinds = connection.execute(select(tables.outbox.c.kind).order_by(tables.outbox.c.id))
-    assert kinds.scalars().all() == ["first", "second", "third"]
-    # Outside the block a `run` waits for its answer again.
-    executor.run(repositories._insert(tables.outbox), outbox_values(tenant.id, "fourth"))
-    assert not pipeline_is_open(connection)
-
-
-@pytest.mark.parametrize("surfaces", ["at the next read", "through SQLAlchemy", "at the end"])
-def test_a_pipelined_statement_that_fails_raises_later_as_sqlalchemy_does(
-    connection: Connection, surfaces: str
-) -> None:
-    executor = CursorExecutor(connection)
-    put = repositories._upsert_subscription(connection.dialect.name)
-    values = {"address_id": 999, "topic_id": 998, "state": "subscribed", "updated_at": NAIVE}
-    by_id = repositories._select(tables.tenants, ("id",))
-
-    def deferred_then_more() -> None:
-        with executor.pipelined():
-            executor.run(put, values)
-            if surfaces == "at the next read":
-                executor.first(by_id, {"id": 1})
-            elif surfaces == "through SQLAlchemy":
-                connection.execute(select(tables.tenants.c.id))
-
-    with pytest.raises(IntegrityError) as failed:
-        deferred_then_more()
-    assert "INSERT" not in str(failed.value)
-    assert not pipeline_is_open(connection)
 
 
 def test_statements_that_need_sqlalchemy_are_refused(connection: Connection) -> None:

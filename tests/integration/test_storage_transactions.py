@@ -406,32 +406,6 @@ def test_a_submitted_write_fails_with_its_own_error(
     assert tenant_names(engine) == []
 
 
-@pytest.mark.parametrize("position", [0, 1, 2])
-def test_a_statement_that_fails_after_its_work_returned_fails_only_that_work(
-    engine: Engine, transactions: SqlTransactions, pool: ThreadPoolExecutor, position: int
-) -> None:
-    """On PostgreSQL a batch runs pipelined (decision 0029): the subscription upsert is
-    sent without waiting, so its error surfaces in a later work's statement, or at the
-    end of the batch. The batch must still fail that work alone."""
-    commits = count_commits(engine)
-
-    def fails_late(uow: UnitOfWork) -> str:
-        uow.subscriptions.put(Subscription(999, 999, SubscriptionState.SUBSCRIBED, T0))
-        return "not stored"
-
-    works: list[Callable[[UnitOfWork], object]] = [add_tenant("one"), add_tenant("two")]
-    works.insert(position, fails_late)
-    gate, held, futures = queue_behind_gate(transactions, pool, works)
-    gate.open()
-    held.result(WAIT)
-
-    failed = futures.pop(position)
-    assert isinstance(failed.exception(WAIT), IntegrityError)
-    ids = [future.result(WAIT) for future in futures]
-    assert commits[0] == 2
-    assert tenant_ids(engine) == {"gate": 1, "one": ids[0], "two": ids[1]}
-
-
 def test_a_lone_failing_write_is_rolled_back_without_a_commit(
     engine: Engine, transactions: SqlTransactions
 ) -> None:

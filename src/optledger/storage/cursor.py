@@ -37,27 +37,17 @@ How:
 - Statements that need SQLAlchemy while they run are refused when compiled: expanding IN
   lists, literal-execute parameters, parameters computed by callables, and columns with
   Python-side defaults. Those statements stay on `Connection.execute`.
-- `pipelined()` (psycopg only; the writer's batches, decision 0029): inside it a
-  statement whose rows nobody wants (`run`: an outbox row, a subscription's upsert) is
-  sent without waiting for the server's answer, in psycopg's pipeline mode. It travels
-  with the next statement whose rows are wanted, or with the block's end: one round trip
-  instead of two. Its error therefore surfaces at that later statement or at the end of
-  the block, which is why only a caller that rolls back everything on any error (and then
-  runs the works again without pipelining) may use it. Statements that need their answer
-  at once or cannot be pipelined (`Connection.execute`, which would see no result yet;
-  `executemany`, COPY) close the pipeline first.
 """
 
 import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn, Protocol, cast
 
-from sqlalchemy import Connection, Executable, event
+from sqlalchemy import Connection, Executable
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPICursor
@@ -252,70 +242,6 @@ class CursorExecutor:
         self._plans = plans_of(connection.dialect)
         self._cursor: DBAPICursor | None = None
         self.dialect_name: Final[str] = connection.dialect.name
-        self._pipelining = False
-        """Inside `pipelined()` on psycopg: `run` may open a pipeline."""
-        self._pipeline: AbstractContextManager[Any] | None = None
-        """psycopg's pipeline while one is open (entered; its exit syncs)."""
-
-    @contextmanager
-    def pipelined(self) -> Iterator[None]:
-        """A block in which statements whose rows nobody wants are sent without waiting
-        for their answers (psycopg; elsewhere the block changes nothing). Their errors
-        surface at a later statement or when the block ends, as `sqlalchemy.exc` errors.
-        The caller must roll the whole transaction back if anything in it raised."""
-        if self.dialect_name != "postgresql":
-            yield
-            return
-        event.listen(self._connection, "before_cursor_execute", self._before_sqlalchemy)
-        self._pipelining = True
-        try:
-            yield
-        except BaseException:
-            self._close_pipeline(quiet=True)
-            raise
-        else:
-            self._end_pipeline()
-        finally:
-            self._pipelining = False
-            event.remove(self._connection, "before_cursor_execute", self._before_sqlalchemy)
-
-    def _before_sqlalchemy(self, *_: object) -> None:
-        """`Connection.execute` reads its result at once: no pipeline may be open then. A
-        deferred statement's error is raised raw here, and SQLAlchemy wraps it."""
-        self._close_pipeline(quiet=False)
-
-    def _end_pipeline(self) -> None:
-        """Close the pipeline, if one is open; a deferred statement's error is raised."""
-        cursor = self._the_cursor()
-        try:
-            self._close_pipeline(quiet=False)
-        except self._dialect.loaded_dbapi.Error as error:
-            self._failed(error, cursor)
-
-    def _close_pipeline(self, *, quiet: bool) -> None:
-        """Leave pipeline mode (a sync: every answer is read); `quiet` ignores the error
-        of a deferred statement (the transaction is being rolled back anyway)."""
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is None:
-            return
-        try:
-            pipeline.__exit__(None, None, None)
-        except Exception:
-            if not quiet:
-                raise
-
-    def _defer(self, sql: str, values: Sequence[object] | dict[str, object]) -> None:
-        """Send a statement in the (opened if need be) pipeline without reading its answer."""
-        cursor = self._the_cursor()
-        try:
-            if self._pipeline is None:
-                pipeline = self._connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
-                pipeline.__enter__()
-                self._pipeline = pipeline
-            cursor.execute(sql, values)
-        except self._dialect.loaded_dbapi.Error as error:
-            self._close_pipeline(quiet=True)
-            self._failed(error, cursor)
 
     def plan(self, statement: Executable, keys: tuple[str, ...] = ()) -> Plan:
         """The cached plan of `statement` run with parameters named `keys`."""
@@ -325,13 +251,9 @@ class CursorExecutor:
         return plan
 
     def run(self, statement: Executable, parameters: Mapping[str, object] = {}) -> None:
-        """Run a statement whose rows, if any, are not wanted (inside `pipelined()`
-        without waiting for it)."""
+        """Run a statement whose rows, if any, are not wanted."""
         plan = self.plan(statement, tuple(parameters))
-        if self._pipelining:
-            self._defer(plan.sql, plan.values(parameters))
-        else:
-            self._execute(plan.sql, plan.values(parameters))
+        self._execute(plan.sql, plan.values(parameters))
 
     def all(self, statement: Executable, parameters: Mapping[str, object] = {}) -> list[Record]:
         """Every row the statement returns."""
@@ -385,7 +307,6 @@ class CursorExecutor:
         if len(parameter_sets) == 1 or self.dialect_name != "postgresql":
             found = [self._execute(plan.sql, plan.values(p), fetch=True) for p in parameter_sets]
             return [plan.row(rows[0]) if rows else None for rows in found]
-        self._end_pipeline()
         cursor: Any = self._the_cursor()
         try:
             cursor.executemany(plan.sql, [plan.values(p) for p in parameter_sets], returning=True)
@@ -403,7 +324,6 @@ class CursorExecutor:
     def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement, given as SQL in the driver's parameter style, once for each
         row of DBAPI values (`executemany`: the bulk paths)."""
-        self._end_pipeline()
         cursor = self._the_cursor()
         try:
             cursor.executemany(sql, rows)
@@ -412,7 +332,6 @@ class CursorExecutor:
 
     def copy_rows(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         """Stream `rows` into a `COPY … FROM STDIN` (psycopg only: the bulk paths)."""
-        self._end_pipeline()
         cursor: Any = self._the_cursor()
         try:
             with cursor.copy(sql) as copy:
@@ -451,7 +370,6 @@ class CursorExecutor:
                 return cursor.fetchall()
             return ()
         except self._dialect.loaded_dbapi.Error as error:
-            self._close_pipeline(quiet=True)
             # SQLAlchemy closes the cursor unless the connection is lost (then it goes).
             self._cursor = None
             # Neither the SQL nor the parameters go into the error.

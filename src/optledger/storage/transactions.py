@@ -20,15 +20,11 @@ How:
 - A batch is first run without savepoints (decision 0023): every work in turn on one
   `SqlUnitOfWork`, then COMMIT. Most batches have no failing work, and a SAVEPOINT and
   its RELEASE were two of an unsubscribe's seven statements (two of its seven round
-  trips on PostgreSQL). On PostgreSQL a batch of two or more runs so in psycopg's
-  pipeline mode (`CursorExecutor.pipelined`, decision 0029): a statement whose answer no
-  work reads (an outbox row, a subscription's upsert) is sent without waiting and
-  travels with the next one, saving a round trip per job.
-  If a work raises, or the transaction can no longer commit everything (a work
-  swallowed an error that aborted it, or a pipelined statement failed, in whichever
-  work's call it surfaced), that transaction is rolled back, nothing of it is kept, and
-  the batch runs again as below, without a pipeline. A batch of one whose work raised is
-  done at once: the rollback undid exactly that work, and its exception is its own.
+  trips on PostgreSQL). If a work raises, or the transaction can no longer commit
+  everything (a work swallowed an error that aborted it), that transaction is rolled
+  back, nothing of it is kept, and the batch runs again as below. A batch of one whose
+  work raised is done at once: the rollback undid exactly that work, and its exception
+  is its own.
 - Run again (or after a failure), each job's work runs inside its own SAVEPOINT with a
   fresh `SqlUnitOfWork`. On success the savepoint is released; if the work raises, the
   transaction rolls back to the savepoint and the exception is kept for that caller
@@ -75,7 +71,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -347,22 +342,18 @@ class SqlTransactions:
         connection, transaction = self._begin()
         if not self._stopping:
             self._stopping = self._drain_into(jobs)
-        executor = CursorExecutor(connection)
-        unit = SqlUnitOfWork(connection, executor)
-        try:
-            # A batch of one gains nothing from a pipeline (its end is a round trip too).
-            with executor.pipelined() if len(jobs) > 1 else nullcontext():
-                for job in jobs:
-                    job.value = job.work(unit)
-        except BaseException as exc:
-            self._roll_back(transaction)
-            if len(jobs) > 1 or is_lock_conflict(exc):
-                return False
-            job = jobs[0]
-            job.value = None
-            job.attempts += 1
-            job.error = exc
-            return True
+        unit = SqlUnitOfWork(connection, CursorExecutor(connection))
+        for job in jobs:
+            try:
+                job.value = job.work(unit)
+            except BaseException as exc:
+                job.value = None
+                self._roll_back(transaction)
+                if len(jobs) > 1 or is_lock_conflict(exc):
+                    return False
+                job.attempts += 1
+                job.error = exc
+                return True
         if not _can_commit(connection):
             self._roll_back(transaction)
             return False
