@@ -422,6 +422,18 @@ class MemoryEventRepository(_Repo):
         self.s.events[event_id] = replace(event, id=event_id)
         return event_id
 
+    def add_with_notice(self, event: ConsentEvent, *, kind: str) -> int:
+        event_id = self.add(event)
+        self.s.outbox.append(
+            OutboxItem(
+                tenant_id=event.tenant_id,
+                kind=kind,
+                payload={"event_id": event_id},
+                created_at=event.occurred_at,
+            )
+        )
+        return event_id
+
     def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
         return [self.add(event) for event in events]
 

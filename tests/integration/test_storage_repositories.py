@@ -1144,6 +1144,30 @@ def test_confirmations(transactions: SqlTransactions) -> None:
 # --- outbox ----------------------------------------------------------------------------
 
 
+def test_an_event_with_its_notice(transactions: SqlTransactions, engine: Engine) -> None:
+    """`add_with_notice` (one statement on PostgreSQL) stores the event as `add` does and
+    the outbox row that `outbox.add` would have written about it."""
+    tenant = transactions.write(add_tenant)
+    event = make_event(tenant_id=tenant.id, minutes=3)
+    first = transactions.write(
+        lambda uow: uow.events.add_with_notice(event, kind="consent.changed")
+    )
+    alone = transactions.write(lambda uow: uow.events.add(event))
+    second = transactions.write(lambda uow: uow.events.add_with_notice(event, kind="other"))
+    assert first < alone < second
+    stored = transactions.read(
+        lambda uow: uow.events.query(tenant.id, where=EventFilter(), after_id=0, limit=10)
+    )
+    assert stored == [replace(event, id=n) for n in (first, alone, second)]
+    with engine.connect() as connection:
+        rows = connection.execute(select(tables.outbox).order_by(tables.outbox.c.id)).all()
+    moment = at(3).replace(tzinfo=None)
+    assert [tuple(row)[1:] for row in rows] == [
+        (tenant.id, "changed", f'{{"event_id":{first}}}', moment, 0, moment, None),
+        (tenant.id, "other", f'{{"event_id":{second}}}', moment, 0, moment, None),
+    ]
+
+
 def test_outbox(transactions: SqlTransactions, engine: Engine) -> None:
     tenant = transactions.write(add_tenant)
     item = OutboxItem(

@@ -383,6 +383,11 @@ class EventRepository(Protocol):
         """Append the event; returns its id, increasing in insertion order."""
         ...
 
+    def add_with_notice(self, event: ConsentEvent, *, kind: str) -> int:
+        """`add`, and queue an outbox item of `kind` about it, due at once: its payload
+        is `{"event_id": <the new id>}`, its time the event's. Returns the id."""
+        ...
+
     def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
         """Append the events in one go (imports); returns their new ids, in order."""
         ...

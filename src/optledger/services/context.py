@@ -16,7 +16,6 @@ from optledger.domain.model import (
     Action,
     Address,
     ConsentEvent,
-    OutboxItem,
     Outcome,
     Provenance,
     Subscription,
@@ -232,16 +231,10 @@ def record(
     topic: Topic | None,
 ) -> Change:
     """Append the event, queue its outbox notice when it changed something, and describe it."""
-    event_id = uow.events.add(event)
     if event.outcome is Outcome.CHANGED:
-        uow.outbox.add(
-            OutboxItem(
-                tenant_id=event.tenant_id,
-                kind="consent.changed",
-                payload={"event_id": event_id},
-                created_at=event.occurred_at,
-            )
-        )
+        event_id = uow.events.add_with_notice(event, kind="consent.changed")
+    else:
+        event_id = uow.events.add(event)
     return Change(
         event_id=event_id,
         channel=address.channel,
