@@ -1163,7 +1163,7 @@ def test_an_event_with_its_notice(transactions: SqlTransactions, engine: Engine)
         rows = connection.execute(select(tables.outbox).order_by(tables.outbox.c.id)).all()
     moment = at(3).replace(tzinfo=None)
     assert [tuple(row)[1:] for row in rows] == [
-        (tenant.id, "changed", f'{{"event_id":{first}}}', moment, 0, moment, None),
+        (tenant.id, "consent.changed", f'{{"event_id":{first}}}', moment, 0, moment, None),
         (tenant.id, "other", f'{{"event_id":{second}}}', moment, 0, moment, None),
     ]
 
