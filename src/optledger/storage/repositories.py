@@ -1336,18 +1336,23 @@ class SqlEventRepository:
     def add_with_notice(self, event: ConsentEvent, *, kind: str) -> int:
         """`add` and the outbox item about it: on PostgreSQL one statement
         (`_event_with_notice`), one round trip of the writer's instead of two."""
-        if self._executor.dialect_name != "postgresql":
-            event_id = self.add(event)
-            SqlOutboxRepository(self._connection, self._executor).add(
-                OutboxItem(
-                    tenant_id=event.tenant_id,
-                    kind=kind,
-                    payload={"event_id": event_id},
-                    created_at=event.occurred_at,
-                )
-            )
-            return event_id
         values = _event_values(event)
+        if self._executor.dialect_name != "postgresql":
+            row = self._executor.first(_insert_returning_id(consent_events), values)
+            if row is None:  # pragma: no cover - an INSERT without ON CONFLICT returns its row
+                raise RuntimeError("the new event's id was not returned")
+            event_id: int = row.id
+            created = values["occurred_at"]
+            notice = {
+                "tenant_id": event.tenant_id,
+                "kind": kind,
+                "payload": _json({"event_id": event_id}),
+                "created_at": created,
+                "attempts": 0,
+                "run_at": created,
+            }
+            self._executor.run(_insert(outbox), notice)
+            return event_id
         row = self._executor.first(_event_with_notice(), {**values, "notice_kind": kind})
         if row is None:  # pragma: no cover - an INSERT without ON CONFLICT returns its row
             raise RuntimeError("the new event's id was not returned")
