@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from optledger.domain.channels import Channel
 from optledger.domain.links import LinkClaims
@@ -26,7 +26,9 @@ from optledger.domain.model import (
     Contact,
     Message,
     OutboxItem,
+    Outcome,
     PageSettings,
+    Provenance,
     RequestState,
     Scope,
     Subscription,
@@ -50,8 +52,10 @@ __all__ = [
     "IdempotencyRepository",
     "ImportRun",
     "ImportRunRepository",
+    "ImportedEvent",
     "LinkKeyring",
     "MessageRepository",
+    "NewSuppression",
     "OutboxRepository",
     "RequestRepository",
     "ResponseSealer",
@@ -198,9 +202,9 @@ class AddressRepository(Protocol):
     ) -> Address: ...
     def add_many(
         self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
-    ) -> list[Address]:
+    ) -> list[int]:
         """Add new addresses without a contact, from (channel, value, hash) each, in one go
-        (imports); `Conflict` if one exists already."""
+        (imports); their ids, in order. `Conflict` if one exists already."""
         ...
 
     def get(self, tenant_id: int, address_id: int) -> Address | None: ...
@@ -307,6 +311,32 @@ class CheckRepository(Protocol):
         ...
 
 
+class NewSuppression(NamedTuple):
+    """A suppression an import adds (a plain tuple: a batch adds thousands of them, and
+    each costs its writer no more than the values)."""
+
+    channel: Channel
+    address_hash: str
+    address_id: int
+    reason: str
+    created_at: datetime
+
+
+class ImportedEvent(NamedTuple):
+    """What one imported row's ledger event holds beyond its batch's tenant, time and
+    provenance (`EventRepository.add_imported`); a plain tuple, as `NewSuppression`."""
+
+    action: Action
+    outcome: Outcome
+    channel: Channel
+    address_hash: str
+    address_id: int
+    contact_id: int | None
+    topic_id: int | None
+    """None for a suppression (every topic)."""
+    state: SubscriptionState | None
+
+
 class SuppressionRepository(Protocol):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...
     def add(self, suppression: Suppression) -> bool:
@@ -314,7 +344,7 @@ class SuppressionRepository(Protocol):
         suppressed already. One statement: the hot path of every opt-out."""
         ...
 
-    def add_many(self, rows: Sequence[Suppression]) -> None:
+    def add_many(self, tenant_id: int, rows: Sequence[NewSuppression]) -> None:
         """Add suppressions that do not exist yet, in one go (imports); `Conflict` if one
         does."""
         ...
@@ -368,8 +398,16 @@ class EventRepository(Protocol):
         """Append the event; returns its id, increasing in insertion order."""
         ...
 
-    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
-        """Append the events in one go (imports); returns their new ids, in order."""
+    def add_imported(
+        self,
+        *,
+        tenant_id: int,
+        occurred_at: datetime,
+        provenance: Provenance,
+        rows: Sequence[ImportedEvent],
+    ) -> list[int]:
+        """Append one event per row in one go (an import's batch: the rows share their
+        time and provenance); returns their new ids, in order."""
         ...
 
     def query(
