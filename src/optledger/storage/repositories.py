@@ -16,8 +16,10 @@ item, and every `_insert_new`) run through the unit of work's `CursorExecutor` o
 DBAPI cursor; the rest through `Connection.execute`. Both see the same transaction and
 the same values (see `cursor`).
 
-Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure helpers) send
-IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
+Look-ups by many keys (`states`, `suppressed`, and the erasure helpers) send IN lists of
+at most `IN_CHUNK` values per statement, within SQLite's variable limit. An import
+batch's look-ups (`find_many`, `reasons`) send all their keys in one parameter instead:
+a JSON array on SQLite, an array probed key by key on PostgreSQL (`_probing`).
 """
 
 import json
@@ -297,10 +299,23 @@ def _upsert_idempotency(dialect: str) -> Executable:
 
 @cache
 def _reasons_statement() -> Select[*tuple[Any, ...]]:
+    """SQLite: (hash, reason) of the suppressions of (`:tenant_id`, `:channel`) whose hash
+    is in the JSON array `:keys` (one statement for any number of keys, on the cursor)."""
     return select(suppressions.c.address_hash, suppressions.c.reason).where(
         suppressions.c.tenant_id == bindparam("tenant_id"),
         suppressions.c.channel == bindparam("channel"),
-        suppressions.c.address_hash.in_(bindparam("values", expanding=True)),
+        _among("sqlite", suppressions.c.address_hash),
+    )
+
+
+@cache
+def _keyed_by_json(table: Table, column: str) -> Select[*tuple[Any, ...]]:
+    """SQLite: the rows of `table` of (`:tenant_id`, `:channel`) whose `column` is in the
+    JSON array `:keys`; each key is looked up in the unique index, as an IN list is."""
+    return select(table).where(
+        table.c.tenant_id == bindparam("tenant_id"),
+        table.c.channel == bindparam("channel"),
+        _among("sqlite", table.c[column]),
     )
 
 
@@ -1008,16 +1023,22 @@ class SqlAddressRepository:
     ) -> dict[str, Address]:
         """The known addresses among `values` (value → its hash), keyed by value."""
         requested = values
-        statement = _select_in(addresses, "value_digest", ("tenant_id", "channel"))
-        size = IN_CHUNK
-        if self._connection.dialect.name == "postgresql":
-            statement, size = _probing(addresses, "value_digest"), PROBE_CHUNK
+        if self._executor.dialect_name != "postgresql":
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel.value,
+                "keys": _key_list("sqlite", list(requested.values())),
+            }
+            rows = self._executor.all(_keyed_by_json(addresses, "value_digest"), parameters)
+            found = [_address_from_row(row) for row in rows]
+        else:
+            statement = _probing(addresses, "value_digest")
 
-        def rows_of(digests: list[str]) -> Iterable[_Row]:
-            parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
-            return self._connection.execute(statement, parameters)
+            def rows_of(digests: list[str]) -> Iterable[_Row]:
+                parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
+                return self._connection.execute(statement, parameters)
 
-        found = _collect(rows_of, list(requested.values()), _address_from_row, size=size)
+            found = _collect(rows_of, list(requested.values()), _address_from_row, size=PROBE_CHUNK)
         return {address.value: address for address in found if address.value in requested}
 
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]:
@@ -1160,17 +1181,22 @@ class SqlSuppressionRepository:
 
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
         """hash → reason, for the hashes among `hashes` that are suppressed."""
-        statement = _reasons_statement()
-        size = IN_CHUNK
-        if self._connection.dialect.name == "postgresql":
-            statement, size = _probing(suppressions, "address_hash"), PROBE_CHUNK
+        if self._executor.dialect_name != "postgresql":
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel.value,
+                "keys": _key_list("sqlite", hashes),
+            }
+            rows = self._executor.raw_rows(_reasons_statement(), parameters)
+            return {str(address_hash): str(reason) for address_hash, reason in rows}
+        statement = _probing(suppressions, "address_hash")
 
         def rows_of(chunk: list[str]) -> Iterable[_Row]:
             parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": chunk}
             return self._connection.execute(statement, parameters)
 
         pairs = _collect(
-            rows_of, hashes, lambda row: (str(row.address_hash), str(row.reason)), size=size
+            rows_of, hashes, lambda row: (str(row.address_hash), str(row.reason)), size=PROBE_CHUNK
         )
         return dict(pairs)
 
