@@ -10,23 +10,26 @@ at most a day in the future).
 An import runs in two passes (decisions 0008 and 0009):
 
 1. Check. The file is read as a stream; every row is validated and normalised (hashed
-   too), and the valid rows go to a spool (a temporary file), never all into memory.
+   too), and the valid rows go to spools (temporary files) in runs sorted by address
+   hash (`_SortedRuns`), never all into memory.
    Without `skip_invalid` the first bad row ends the import, as PostgreSQL's COPY does:
    InvalidInput names it (`line N: field`) and nothing is written, however far into
    the file it is. With `skip_invalid` the bad rows are counted and the first
    `MAX_LISTED_ERRORS` of them listed in the report.
 2. Write. The spooled rows are applied in batches, each one write transaction holding
    its rows' state, ledger events, one outbox row and the import's progress together.
-   Batches are sized to last about `BATCH_TARGET` seconds each, so another writer of
-   the same database (a server taking opt-outs) waits at most about one batch. A batch
-   is written in bulk (decision 0021): its addresses and state are read with a few
-   statements, each row's outcome is decided in order as `set_suppressed` and
-   `set_topic_state` decide it, and the new rows go in with one `executemany` (SQLite)
-   or COPY (PostgreSQL) per table. Every row is still its own ledger event; the outbox
-   row, `consent.changed.batch`, names the batch's events that changed something.
+   The rows are written in address-hash order over the whole import (the runs merged,
+   decision 0027). Batches are sized to last about `BATCH_TARGET` seconds each, so
+   another writer of the same database (a server taking opt-outs) waits at most about
+   one batch. A batch is written in bulk (decision 0021): its addresses and state are
+   read with a few statements, each row's outcome is decided in order as
+   `set_suppressed` and `set_topic_state` decide it, and the new rows go in as plain
+   tuples with one `executemany` (SQLite) or COPY (PostgreSQL) per table. Every row is
+   still its own ledger event; the outbox row, `consent.changed.batch`, names the
+   batch's events that changed something.
 
 Progress is kept in an import run, identified by the tenant and the SHA-256 of the
-spooled rows. An import that failed or was stopped part way can simply be run again:
+spooled rows (in file order). An import that failed or was stopped part way can simply be run again:
 the same file (or any file with the same valid rows) resumes after the last committed
 batch, and its report counts the rows of every attempt. Once a run has finished,
 running the file again is a new import that applies every row again (recorded as
