@@ -1,6 +1,6 @@
 """Serve a ceiling app with uvicorn exactly as `optledger serve` runs optledger: the same
 bounded HTTP protocol, the same options (no access log, no server header, no WebSockets),
-the start-up heap frozen as it freezes its own.
+its garbage collector tuned as it tunes its own.
 
     python -m bench.ceilings.serve bench.ceilings.raw_get:app --port 19600
 """
@@ -11,7 +11,7 @@ import importlib
 import uvicorn
 
 from optledger.api.protocol import bounded_http_protocol
-from optledger.cli.serve import freeze_startup_heap, uvicorn_options
+from optledger.cli.serve import tune_collector, uvicorn_options
 from optledger.config import DEFAULT_LIMITS
 
 
@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     module, _, attribute = args.app.partition(":")
     app = getattr(importlib.import_module(module), attribute)
-    freeze_startup_heap()
+    tune_collector()
     uvicorn.run(
         app,
         host="127.0.0.1",
