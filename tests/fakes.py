@@ -37,6 +37,7 @@ from optledger.domain.model import (
     UnsubscribeRequest,
 )
 from optledger.domain.ports import (
+    Completion,
     ConsentQuery,
     EventFilter,
     IdempotencyRecord,
@@ -740,11 +741,15 @@ class MemoryTransactions:
     def submit(self, work: Callable[[MemoryUnitOfWork], T]) -> Future[T]:
         """Writes at once; the future is done when it is returned."""
         future: Future[T] = Future()
-        try:
-            future.set_result(self.write(work))
-        except Exception as exc:
-            future.set_exception(exc)
+        self.submit_into(work, future)
         return future
+
+    def submit_into(self, work: Callable[[MemoryUnitOfWork], T], completion: Completion[T]) -> None:
+        """Writes at once; `completion` has its outcome when this returns."""
+        try:
+            completion.set_result(self.write(work))
+        except Exception as exc:
+            completion.set_exception(exc)
 
     def read(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
         return work(MemoryUnitOfWork(self.store))

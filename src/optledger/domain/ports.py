@@ -43,6 +43,7 @@ __all__ = [
     "AddressRepository",
     "ApiKeyRepository",
     "Clock",
+    "Completion",
     "ConfirmationRepository",
     "ConsentQuery",
     "ContactRepository",
@@ -71,6 +72,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Completion(Protocol[T_contra]):
+    """Where a queued write reports its outcome, once, from the writer's thread: a
+    `concurrent.futures.Future`, or a door's own that wakes its event loop directly
+    (a thread's future awaited through `asyncio.wrap_future` costs two futures, a lock
+    and three callbacks per write)."""
+
+    def set_result(self, result: T_contra, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+    def done(self) -> bool:
+        """Whether an outcome was reported already."""
+        ...
 
 
 class Clock(Protocol):
@@ -515,15 +530,17 @@ class Transactions(Protocol):
     concurrent writes together (group commit) as long as each stays atomic on its own.
     `submit` queues the same write without waiting: its future resolves once the work is
     committed, or fails with the work's exception (an asynchronous door awaits it rather
-    than hold a thread). `read` sees committed data and must not write. `lookup` is `read`
-    for a work that runs only SELECTs each complete on its own (one, or one per single
-    check answered together): a statement sees one committed state by itself, so it runs
+    than hold a thread); `submit_into` reports the same to a `Completion` of the
+    caller's. `read` sees committed data and must not write. `lookup` is `read` for a
+    work that runs only SELECTs each complete on its own (one, or one per single check
+    answered together): a statement sees one committed state by itself, so it runs
     without a transaction around it (the hottest read, a check, saves the BEGIN and the
     ROLLBACK).
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def submit(self, work: Callable[[UnitOfWork], T]) -> Future[T]: ...
+    def submit_into(self, work: Callable[[UnitOfWork], T], completion: Completion[T]) -> None: ...
     def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def lookup(self, work: Callable[[UnitOfWork], T]) -> T: ...
 
