@@ -27,7 +27,7 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0007"]
+            assert versions.scalars().all() == ["0008"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
@@ -62,6 +62,7 @@ def test_revisions_never_import_optledger() -> None:
         "0005_idempotency_bound_to_keys.py",
         "0006_import_indexes.py",
         "0007_addresses_keyed_by_hash.py",
+        "0008_suppressions_by_address.py",
     ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -157,5 +158,23 @@ def test_address_digests_become_hashes_and_back(empty_database_url: str) -> None
             command.downgrade(migrate._config(connection), "0006")
             assert connection.execute(digests).all() == list(sha.items())
         migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_list_check_index_downgrade_and_upgrade_again(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    name = "ix_suppressions_tenant_id_channel_address_id_address_hash"
+    try:
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0007")
+            names = {i["name"] for i in inspect(connection).get_indexes("suppressions")}
+            assert name not in names
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+        with engine.connect() as connection:
+            names = {i["name"] for i in inspect(connection).get_indexes("suppressions")}
+        assert name in names
     finally:
         engine.dispose()

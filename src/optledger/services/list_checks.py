@@ -264,8 +264,9 @@ class WholeSuppressions:
 
     @classmethod
     def of(cls, found: SuppressedSet) -> "WholeSuppressions":
-        values = pl.Series("address", found.values, pl.String).sort()
-        return cls(values=values, hashes=found.hashes)
+        text = pl.Series("address", [found.values], pl.String)
+        values = text.str.split("\n").explode() if found.values else text.clear()
+        return cls(values=values.sort(), hashes=found.hashes)
 
     def flags(self, values: pl.Series, *, hash_of: Callable[..., list[str]]) -> pl.Series:
         """Whether each of `values` is suppressed: among the values, or (only asked for
