@@ -1,11 +1,13 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
-from typing import Final
+from typing import Final, TypeVar
 
 import polars as pl
 
@@ -32,6 +34,7 @@ __all__ = [
     "AHEAD",
     "LIST_BATCH",
     "MAX_CHECK_BATCH",
+    "PARALLEL",
     "WHOLE_READ_LIMIT",
     "CheckService",
     "PreparedCheck",
@@ -42,6 +45,9 @@ LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
 AHEAD: Final = 4
 """Pieces of a long list normalised while its whole sets are read (about 32 MiB)."""
+PARALLEL: Final = max(1, min(4, os.cpu_count() or 1))
+"""Pieces of a long list answered at once, one a core (up to 4): polars answers one piece
+on about one core, its string functions taking one column chunk at a time."""
 WHOLE_READ_LIMIT: Final = 1_000_000
 """Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
 a topic, that a list longer than one batch reads whole instead of looking its lines up
@@ -199,42 +205,45 @@ class CheckService:
         channel: Channel,
     ) -> Iterator[ListCheckChunk]:
         decisions = _decisions(topic=topic, channel=channel)
-        region = tenant.default_region
-        frames = (
-            (
-                normalise_piece(text, first=first, channel=channel, default_region=region),
-                text.count("\n") >= LIST_BATCH,
-            )
-            for first, text in texts
-        )
-        head = next(frames, None)
+        normalise = partial(normalise_piece, channel=channel, default_region=tenant.default_region)
+        head = next(texts, None)
         if head is None:
             return
-        frame, full = head
-        if topic is None or not full:
+        first, text = head
+        frame = normalise(text, first=first)
+        if topic is None or text.count("\n") < LIST_BATCH:
             # An unknown topic, or a list of one piece: no whole set is read.
             read = self._lookup(
                 tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None)
             )
             verdicts = Verdicts(decisions=decisions, lookup=read)
-            yield from _answered([frame, *(f for f, _ in frames)], verdicts=verdicts)
+            frames = chain([frame], (normalise(text, first=first) for first, text in texts))
+            yield from _answered(frames, verdicts=verdicts)
             return
         # A full first piece: more lines follow. The whole sets are read in a thread while
         # the next pieces are normalised (up to AHEAD of them); then every piece is
-        # answered from them.
+        # answered from them, PARALLEL pieces at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
             whole = pool.submit(
                 self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
             )
             waiting = [frame]
             while not whole.done() and len(waiting) < AHEAD:
-                following = next(frames, None)
+                following = next(texts, None)
                 if following is None:
                     break
-                waiting.append(following[0])
+                first, text = following
+                waiting.append(normalise(text, first=first))
             verdicts = Verdicts(decisions=decisions, lookup=whole.result())
-        yield from _answered(waiting, verdicts=verdicts)
-        yield from _answered((f for f, _ in frames), verdicts=verdicts)
+        answer = partial(answer_piece, verdicts=verdicts)
+        tasks = chain(
+            (partial(answer, frame) for frame in waiting),
+            (
+                partial(_normalised_and_answered, text, first, normalise, answer)
+                for first, text in texts
+            ),
+        )
+        yield from (chunk for chunk in _in_order(tasks, workers=PARALLEL) if len(chunk))
 
     def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
         """The lookup of the pieces after the first: from the whole sets where they are
@@ -346,6 +355,8 @@ class CheckService:
             return None
 
 
+_T = TypeVar("_T")
+
 _Whole = tuple[SuppressedSet | None, dict[str, SubscriptionState] | None]
 """A channel's every suppressed hash and a topic's every state, where read whole."""
 
@@ -367,6 +378,36 @@ def _decisions(
 def _nothing_found(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     """An unknown topic's lookup: it blocks every line, so nothing needs reading."""
     return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
+
+
+def _normalised_and_answered(
+    text: str,
+    first: int,
+    normalise: Callable[..., pl.DataFrame],
+    answer: Callable[[pl.DataFrame], ListCheckChunk],
+) -> ListCheckChunk:
+    return answer(normalise(text, first=first))
+
+
+def _in_order(tasks: Iterable[Callable[[], _T]], *, workers: int) -> Iterator[_T]:
+    """The result of each of `tasks`, in order, `workers` of them run at once: polars
+    gives up the GIL, and answers one piece on about one core. The tasks are taken from
+    `tasks` (read from the input) while the ones before run; an error in taking one
+    comes after the results of those before it, as it would one at a time."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list-piece") as pool:
+        running: deque[Future[_T]] = deque()
+        failure: Exception | None = None
+        try:
+            for task in tasks:
+                running.append(pool.submit(task))
+                if len(running) > workers:
+                    yield running.popleft().result()
+        except Exception as exc:  # raised again below, after the results before it
+            failure = exc
+        while running:
+            yield running.popleft().result()
+        if failure is not None:
+            raise failure
 
 
 def _answered(frames: Iterable[pl.DataFrame], *, verdicts: Verdicts) -> Iterator[ListCheckChunk]:
