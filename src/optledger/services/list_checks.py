@@ -256,31 +256,42 @@ def states_frame(states: Mapping[str, SubscriptionState]) -> pl.DataFrame:
 @dataclass(frozen=True, slots=True)
 class WholeSuppressions:
     """A channel's every suppression (`SuppressedSet`), ready for pieces. The values are
-    sorted once and searched (in Rust) for each piece: polars' `is_in` or a join would hash
-    the whole set again for every piece, and a Python set costs a Python step a line."""
+    sorted once and searched (in Rust) for the lines that may be among them: those whose
+    64-bit polars hash is among the values' hashes (a hash set of integers, about a
+    twentieth of a line's sorted search of strings). The search decides, so two values of
+    one hash change nothing. polars' `is_in` or a join of the strings would hash the whole
+    set again for every piece, and a Python set costs a Python step a line."""
 
     values: pl.Series
+    digests: pl.Series
+    """The polars hash (`_DIGEST_SEED`) of each value, as one list."""
     hashes: set[str]
 
     @classmethod
     def of(cls, found: SuppressedSet) -> "WholeSuppressions":
         text = pl.Series("address", [found.values], pl.String)
         values = text.str.split("\n").explode() if found.values else text.clear()
-        return cls(values=values.sort(), hashes=found.hashes)
+        digests = values.hash(_DIGEST_SEED).implode()
+        return cls(values=values.sort(), digests=digests, hashes=found.hashes)
 
     def flags(self, values: pl.Series, *, hash_of: Callable[..., list[str]]) -> pl.Series:
         """Whether each of `values` is suppressed: among the values, or (only asked for
         the others, and only if there are hashes) its hash, `hash_of(values=…)`, among the
-        hashes."""
-        column = values
+        hashes. False for a null value."""
         known = self.values
-        if known.is_empty():
-            found = pl.Series("suppressed", [False] * len(values), pl.Boolean)
-        else:
-            at = known.search_sorted(column).clip(0, len(known) - 1)
-            found = (known.gather(at) == column).alias("suppressed")
+        present = values.is_not_null()
+        found = (values.hash(_DIGEST_SEED).is_in(self.digests) & present).alias("suppressed")
+        candidates = found.arg_true()
+        if len(candidates):
+            some = values.gather(candidates)
+            at = known.search_sorted(some).clip(0, len(known) - 1)
+            found = found.scatter(candidates, known.gather(at) == some)
         if not self.hashes:
             return found
-        others = (~found).arg_true()
-        hashes = hash_of(values=column.gather(others).to_list())
+        others = (~found & present).arg_true()
+        hashes = hash_of(values=values.gather(others).to_list())
         return found.scatter(others, [h in self.hashes for h in hashes])
+
+
+_DIGEST_SEED: Final = 0x6F70746C
+"""The seed of the polars hashes that `WholeSuppressions` compares."""
