@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from optledger.storage import migrate
@@ -32,6 +33,30 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
     finally:
         engine.dispose()
     assert sorted(names) == sorted([*metadata.tables, "alembic_version"])
+
+
+def test_head_is_the_scripts_head() -> None:
+    """`migrate.HEAD`, which tells a database at head without Alembic, is the newest
+    revision of the scripts."""
+    scripts = ScriptDirectory.from_config(migrate._config(None))
+    assert scripts.get_heads() == [migrate.HEAD]
+
+
+def test_a_database_behind_head_is_migrated_and_one_at_head_is_not(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        assert not migrate._at_head(engine)  # no version table yet
+        migrate.upgrade(engine)
+        assert migrate._at_head(engine)
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0007")
+        assert not migrate._at_head(engine)
+        migrate.upgrade(engine)
+        assert migrate._at_head(engine)
+    finally:
+        engine.dispose()
 
 
 def test_check_drift_reports_a_difference(empty_database_url: str) -> None:
