@@ -31,7 +31,6 @@ from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
 __all__ = [
-    "AHEAD",
     "LIST_BATCH",
     "MAX_CHECK_BATCH",
     "PARALLEL",
@@ -40,11 +39,11 @@ __all__ = [
     "PreparedCheck",
 ]
 
+_T = TypeVar("_T")
+
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
-AHEAD: Final = 4
-"""Pieces of a long list normalised while its whole sets are read (about 32 MiB)."""
 PARALLEL: Final = max(1, min(4, os.cpu_count() or 1))
 """Pieces of a long list answered at once, one a core (up to 4): polars answers one piece
 on about one core, its string functions taking one column chunk at a time."""
@@ -172,29 +171,43 @@ class CheckService:
         """`check_list_chunks` of `lines` (one line each), line by line."""
         chunks = (f"{line.removesuffix(chr(10))}\n".encode() for line in lines)
         answered = self.check_list_chunks(
-            tenant_id=tenant_id, topic=topic, channel=channel, chunks=chunks
+            tenant_id=tenant_id,
+            topic=topic,
+            channel=channel,
+            chunks=chunks,
+            encode=ListCheckChunk.results,
         )
-        return chain.from_iterable(chunk.results() for chunk in answered)
+        return chain.from_iterable(answered)
 
     def check_list_chunks(
-        self, *, tenant_id: int, topic: str, channel: Channel, chunks: Iterable[bytes]
-    ) -> Iterator[ListCheckChunk]:
+        self,
+        *,
+        tenant_id: int,
+        topic: str,
+        channel: Channel,
+        chunks: Iterable[bytes],
+        encode: Callable[[ListCheckChunk], _T],
+    ) -> Iterator[_T]:
         """The decision for each non-blank line of the UTF-8 text `chunks` make up, in
-        order, as `check` answers it, however long the list: answered pieces of it.
+        order, as `check` answers it, however long the list: answered pieces of it, each
+        as `encode` makes it (what the caller sends on), in the thread that answered it.
 
         The first piece is the first LIST_BATCH lines: normalised, and its suppressions
         and states read for its values, in one transaction. A list longer than that then
         reads the channel's every suppression and the topic's every state once, when each
         has at most WHOLE_READ_LIMIT, and answers the rest in pieces of megabytes, in
-        columns (`list_checks`); past the limit each piece reads its own. Memory is bounded
-        by a piece and those sets, not by the list. The tenant and the topic are read
-        here, before the first line; InvalidInput names a line that is not UTF-8.
+        columns (`list_checks`), PARALLEL at a time; past the limit each piece reads its
+        own. Memory is bounded by a few pieces and those sets, not by the list. The tenant
+        and the topic are read here, before the first line; InvalidInput names a line
+        that is not UTF-8.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         the_topic = self._ctx.topic(tenant_id, topic)
         texts = pieces(chunks, first_lines=LIST_BATCH)
-        return self._check_pieces(texts, tenant=tenant, topic=the_topic, channel=channel)
+        return self._check_pieces(
+            texts, tenant=tenant, topic=the_topic, channel=channel, encode=encode
+        )
 
     def _check_pieces(
         self,
@@ -203,47 +216,43 @@ class CheckService:
         tenant: Tenant,
         topic: Topic | None,
         channel: Channel,
-    ) -> Iterator[ListCheckChunk]:
+        encode: Callable[[ListCheckChunk], _T],
+    ) -> Iterator[_T]:
         decisions = _decisions(topic=topic, channel=channel)
         normalise = partial(normalise_piece, channel=channel, default_region=tenant.default_region)
         head = next(texts, None)
         if head is None:
             return
-        first, text = head
-        frame = normalise(text, first=first)
-        if topic is None or text.count("\n") < LIST_BATCH:
+        if topic is None or head[1].count("\n") < LIST_BATCH:
             # An unknown topic, or a list of one piece: no whole set is read.
             read = self._lookup(
                 tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None)
             )
             verdicts = Verdicts(decisions=decisions, lookup=read)
-            frames = chain([frame], (normalise(text, first=first) for first, text in texts))
-            yield from _answered(frames, verdicts=verdicts)
+            for first, text in chain([head], texts):
+                chunk = answer_piece(normalise(text, first=first), verdicts=verdicts)
+                if len(chunk):
+                    yield encode(chunk)
             return
         # A full first piece: more lines follow. The whole sets are read in a thread while
-        # the next pieces are normalised (up to AHEAD of them); then every piece is
-        # answered from them, PARALLEL pieces at a time.
+        # the first pieces are normalised; every piece is answered from them, PARALLEL
+        # pieces at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
             whole = pool.submit(
                 self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
             )
-            waiting = [frame]
-            while not whole.done() and len(waiting) < AHEAD:
-                following = next(texts, None)
-                if following is None:
-                    break
-                first, text = following
-                waiting.append(normalise(text, first=first))
-            verdicts = Verdicts(decisions=decisions, lookup=whole.result())
-        answer = partial(answer_piece, verdicts=verdicts)
-        tasks = chain(
-            (partial(answer, frame) for frame in waiting),
-            (
-                partial(_normalised_and_answered, text, first, normalise, answer)
-                for first, text in texts
-            ),
-        )
-        yield from (chunk for chunk in _in_order(tasks, workers=PARALLEL) if len(chunk))
+
+            def answered(frame: pl.DataFrame) -> _T | None:
+                verdicts = Verdicts(decisions=decisions, lookup=whole.result())
+                return _encoded(answer_piece(frame, verdicts=verdicts), encode=encode)
+
+            tasks = (
+                partial(_normalised_and_answered, text, first, normalise, answered)
+                for first, text in chain([head], texts)
+            )
+            for encoded in _in_order(tasks, workers=PARALLEL):
+                if encoded is not None:
+                    yield encoded
 
     def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
         """The lookup of the pieces after the first: from the whole sets where they are
@@ -355,8 +364,6 @@ class CheckService:
             return None
 
 
-_T = TypeVar("_T")
-
 _Whole = tuple[SuppressedSet | None, dict[str, SubscriptionState] | None]
 """A channel's every suppressed hash and a topic's every state, where read whole."""
 
@@ -380,12 +387,17 @@ def _nothing_found(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
 
 
+def _encoded(chunk: ListCheckChunk, *, encode: Callable[[ListCheckChunk], _T]) -> _T | None:
+    """`encode` of `chunk`; None when it has no lines (a piece of blank lines)."""
+    return encode(chunk) if len(chunk) else None
+
+
 def _normalised_and_answered(
     text: str,
     first: int,
     normalise: Callable[..., pl.DataFrame],
-    answer: Callable[[pl.DataFrame], ListCheckChunk],
-) -> ListCheckChunk:
+    answer: Callable[[pl.DataFrame], _T | None],
+) -> _T | None:
     return answer(normalise(text, first=first))
 
 
@@ -408,10 +420,3 @@ def _in_order(tasks: Iterable[Callable[[], _T]], *, workers: int) -> Iterator[_T
             yield running.popleft().result()
         if failure is not None:
             raise failure
-
-
-def _answered(frames: Iterable[pl.DataFrame], *, verdicts: Verdicts) -> Iterator[ListCheckChunk]:
-    for frame in frames:
-        chunk = answer_piece(frame, verdicts=verdicts)
-        if len(chunk):
-            yield chunk

@@ -6,6 +6,7 @@ from optledger.domain.links import ListUnsubscribeHeaders
 from optledger.domain.model import ConsentMode
 from optledger.domain.policy import Reason
 from optledger.services import checks, list_checks
+from optledger.services.list_checks import ListCheckChunk
 from optledger.services.messages import MessageSpec
 from optledger.services.results import CheckResult, LineCheckResult, RegisteredMessage
 from optledger.services.targets import AddressTarget
@@ -146,12 +147,16 @@ def test_a_long_list_is_answered_in_order_however_many_pieces_run_at_once(
     chunks = [b"".join(lines), b"\xff@example.com\n"]
 
     answered = services.checks.check_list_chunks(
-        tenant_id=tenant_id, topic="digest", channel=EMAIL, chunks=chunks
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, chunks=chunks, encode=list_results
     )
     got: list[LineCheckResult] = []
     with pytest.raises(InvalidInput) as raised:
-        got.extend(result for chunk in answered for result in chunk.results())
+        got.extend(result for results in answered for result in results)
 
     assert [e.field for e in raised.value.errors] == ["line 61"]
     assert [(r.line, r.address) for r in got] == [(n + 1, f"u{n}@example.com") for n in range(60)]
     assert [r.line for r in got if not r.allowed] == [8]
+
+
+def list_results(chunk: ListCheckChunk) -> list[LineCheckResult]:
+    return list(chunk.results())
