@@ -14,6 +14,7 @@ database at head.
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Connection, Engine, RootTransaction, inspect, text
@@ -86,8 +87,19 @@ def check_drift(engine_or_url: Engine | str) -> list[str]:
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
     with _engine(engine_or_url) as engine, engine.connect() as connection:
-        context = MigrationContext.configure(connection)
+        dialect = connection.dialect.name
+        context = MigrationContext.configure(
+            connection, opts={"include_object": partial(_of_dialect, dialect=dialect)}
+        )
         return [_describe(diff) for diff in compare_metadata(context, metadata)]
+
+
+def _of_dialect(item: Any, name: str | None, kind: str, *_: Any, dialect: str) -> bool:
+    """Whether a table, column or index of the metadata is compared on `dialect`: an
+    index made only on some dialects (`Index.ddl_if`) only on those."""
+    del name
+    condition = getattr(item, "_ddl_if", None) if kind == "index" else None
+    return condition is None or condition.dialect in (None, dialect)
 
 
 def _config(connection: Connection | None) -> "Config":

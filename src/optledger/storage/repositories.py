@@ -1699,9 +1699,9 @@ def _all_suppressed_statement(dialect_name: str) -> Select[int, str | None, str 
     suppressed; a value that holds the separator is given by its hash instead.
 
     Joined in the database, one row instead of one each (hundreds of thousands, a Python
-    tuple and string each), and read through the index that holds each suppression's
-    address id and hash in address order: no suppression row is visited, and the
-    addresses are visited in the order they are stored (decision 0028)."""
+    tuple and string each); on SQLite read through the index that holds each
+    suppression's address id and hash in address order: no suppression row is visited,
+    and the addresses are visited in the order they are stored (decision 0028)."""
     separator = bindparam("separator", type_=String)
     kept = and_(addresses.c.id.is_not(None), ~addresses.c.value.contains(separator))
     each = (

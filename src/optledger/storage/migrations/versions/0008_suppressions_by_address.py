@@ -13,6 +13,10 @@ everything the read needs and lists it in address order, so no suppression row i
 and the addresses are read in the order they are stored (0.2 s; decision 0028). Imported
 suppressions take new addresses in ascending id order, so their entries go at the end of
 the index.
+
+SQLite only: PostgreSQL reads the same rows with a hash or merge join without it, and
+while an import filled the table its planner took the index for the import's look-ups by
+hash (a scan of all the tenant's suppressions for each batch).
 """
 
 from collections.abc import Sequence
@@ -28,8 +32,12 @@ _NAME = "ix_suppressions_tenant_id_channel_address_id_address_hash"
 
 
 def upgrade() -> None:
-    op.create_index(_NAME, "suppressions", ["tenant_id", "channel", "address_id", "address_hash"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_index(
+            _NAME, "suppressions", ["tenant_id", "channel", "address_id", "address_hash"]
+        )
 
 
 def downgrade() -> None:
-    op.drop_index(_NAME, table_name="suppressions")
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index(_NAME, table_name="suppressions")
