@@ -678,7 +678,7 @@ class MemoryCheckRepository(_Repo):
     ) -> SuppressedSet | None:
         """Every suppression as a hash: the answer of a store that holds no values."""
         found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
-        return None if len(found) > limit else SuppressedSet(values=[], hashes=found)
+        return None if len(found) > limit else SuppressedSet(values="", hashes=found)
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int

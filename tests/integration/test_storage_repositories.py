@@ -28,7 +28,13 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import EventFilter, ImportedEvent, NewSuppression, UnitOfWork
+from optledger.domain.ports import (
+    EventFilter,
+    ImportedEvent,
+    NewSuppression,
+    SuppressedSet,
+    UnitOfWork,
+)
 from optledger.domain.secrets import KeyedHasher
 from optledger.storage import tables
 from optledger.storage.transactions import SqlTransactions
@@ -629,6 +635,52 @@ def test_suppressed_chunks_its_in_lists(transactions: SqlTransactions) -> None:
     )
     assert found == set(hashes[::2])
     assert len(found) == MANY // 2
+
+
+def test_all_suppressed_gives_values_where_kept_and_hashes_otherwise(
+    transactions: SqlTransactions,
+) -> None:
+    """A value only where its address row is there with the suppression's own hash and
+    holds no newline (the separator); every other suppression by its hash; the limit
+    counts both."""
+
+    def setup(uow: UnitOfWork) -> tuple[int, list[str]]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        kept = [add_address(uow, tenant.id, f"kept{n}@x.org") for n in range(3)]
+        lined = add_address(uow, tenant.id, "two\nlines@x.org")
+        moved = add_address(uow, tenant.id, "moved@x.org")
+        for address in [*kept, lined]:
+            uow.suppressions.add(
+                Suppression(tenant.id, Channel.EMAIL, address.address_hash, address.id, "x", T0)
+            )
+        erased = address_hash(tenant.id, "erased@x.org")
+        elsewhere = address_hash(tenant.id, "elsewhere@x.org")
+        uow.suppressions.add(Suppression(tenant.id, Channel.EMAIL, erased, None, "x", T0))
+        uow.suppressions.add(Suppression(tenant.id, Channel.EMAIL, elsewhere, moved.id, "x", T0))
+        sms = address_hash(tenant.id, "+447700900001", Channel.SMS)
+        uow.suppressions.add(Suppression(tenant.id, Channel.SMS, sms, None, "x", T0))
+        theirs = add_address(uow, other.id, "theirs@x.org")
+        uow.suppressions.add(
+            Suppression(other.id, Channel.EMAIL, theirs.address_hash, theirs.id, "x", T0)
+        )
+        return tenant.id, [lined.address_hash, erased, elsewhere]
+
+    tenant_id, hashes = transactions.write(setup)
+
+    def every(limit: int, channel: Channel = Channel.EMAIL) -> SuppressedSet | None:
+        return transactions.read(
+            lambda uow: uow.checks.all_suppressed(tenant_id=tenant_id, channel=channel, limit=limit)
+        )
+
+    found = every(6)
+    assert found is not None
+    assert sorted(found.values.split("\n")) == ["kept0@x.org", "kept1@x.org", "kept2@x.org"]
+    assert found.hashes == set(hashes)
+    assert every(5) is None
+    assert every(1, Channel.SMS) == SuppressedSet(
+        values="", hashes={address_hash(tenant_id, "+447700900001", Channel.SMS)}
+    )
+    assert every(0, Channel.PUSH) == SuppressedSet(values="", hashes=set())
 
 
 def test_suppression_pages(transactions: SqlTransactions) -> None:

@@ -269,7 +269,10 @@ class SuppressedSet:
     keyed hashes of the rest (erased addresses, suppressions imported for addresses never
     stored), which only a hash of a line can match."""
 
-    values: list[str]
+    values: str
+    """The values, one a line: no value holds a newline (one that did would be among the
+    hashes), and hundreds of thousands of them are read, and split in columns, without a
+    Python object each."""
     hashes: set[str]
 
 
