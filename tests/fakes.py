@@ -26,6 +26,7 @@ from optledger.domain.model import (
     Contact,
     Message,
     OutboxItem,
+    Provenance,
     RequestState,
     Scope,
     Subscription,
@@ -36,10 +37,13 @@ from optledger.domain.model import (
     UnsubscribeRequest,
 )
 from optledger.domain.ports import (
+    Completion,
     ConsentQuery,
     EventFilter,
     IdempotencyRecord,
+    ImportedEvent,
     ImportRun,
+    NewSuppression,
     SuppressedSet,
 )
 
@@ -258,7 +262,7 @@ class MemoryAddressRepository(_Repo):
 
     def add_many(
         self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
-    ) -> list[Address]:
+    ) -> list[int]:
         for channel, value, address_hash in keys:
             if self.find(tenant_id, channel, value, address_hash) is not None:
                 raise Conflict("this address already exists")
@@ -270,7 +274,7 @@ class MemoryAddressRepository(_Repo):
                 address_hash=address_hash,
                 contact_id=None,
                 created_at=created_at,
-            )
+            ).id
             for channel, value, address_hash in keys
         ]
 
@@ -373,9 +377,17 @@ class MemorySuppressionRepository(_Repo):
         self.s.suppressions[key] = suppression
         return True
 
-    def add_many(self, rows: Sequence[Suppression]) -> None:
-        for row in rows:
-            if not self.add(row):
+    def add_many(self, tenant_id: int, rows: Sequence[NewSuppression]) -> None:
+        for channel, address_hash, address_id, reason, created_at in rows:
+            suppression = Suppression(
+                tenant_id=tenant_id,
+                channel=channel,
+                address_hash=address_hash,
+                address_id=address_id,
+                reason=reason,
+                created_at=created_at,
+            )
+            if not self.add(suppression):
                 raise Conflict("a row of suppressions already exists")
 
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
@@ -434,8 +446,32 @@ class MemoryEventRepository(_Repo):
         )
         return event_id
 
-    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
-        return [self.add(event) for event in events]
+    def add_imported(
+        self,
+        *,
+        tenant_id: int,
+        occurred_at: datetime,
+        provenance: Provenance,
+        rows: Sequence[ImportedEvent],
+    ) -> list[int]:
+        return [
+            self.add(
+                ConsentEvent(
+                    tenant_id=tenant_id,
+                    occurred_at=occurred_at,
+                    action=row.action,
+                    outcome=row.outcome,
+                    channel=row.channel,
+                    address_hash=row.address_hash,
+                    address_id=row.address_id,
+                    contact_id=row.contact_id,
+                    topic_id=row.topic_id,
+                    state=row.state,
+                    provenance=provenance,
+                )
+            )
+            for row in rows
+        ]
 
     def query(
         self, tenant_id: int, *, where: EventFilter, after_id: int, limit: int
@@ -669,7 +705,7 @@ class MemoryCheckRepository(_Repo):
     ) -> SuppressedSet | None:
         """Every suppression as a hash: the answer of a store that holds no values."""
         found = {h for t, c, h in self.s.suppressions if (t, c) == (tenant_id, channel)}
-        return None if len(found) > limit else SuppressedSet(values=[], hashes=found)
+        return None if len(found) > limit else SuppressedSet(values="", hashes=found)
 
     def all_states(
         self, *, tenant_id: int, channel: Channel, topic_id: int, limit: int
@@ -732,11 +768,15 @@ class MemoryTransactions:
     def submit(self, work: Callable[[MemoryUnitOfWork], T]) -> Future[T]:
         """Writes at once; the future is done when it is returned."""
         future: Future[T] = Future()
-        try:
-            future.set_result(self.write(work))
-        except Exception as exc:
-            future.set_exception(exc)
+        self.submit_into(work, future)
         return future
+
+    def submit_into(self, work: Callable[[MemoryUnitOfWork], T], completion: Completion[T]) -> None:
+        """Writes at once; `completion` has its outcome when this returns."""
+        try:
+            completion.set_result(self.write(work))
+        except Exception as exc:
+            completion.set_exception(exc)
 
     def read(self, work: Callable[[MemoryUnitOfWork], T]) -> T:
         return work(MemoryUnitOfWork(self.store))

@@ -1,5 +1,6 @@
 """Serve a ceiling app with uvicorn exactly as `optledger serve` runs optledger: the same
-bounded HTTP protocol, the same options (no access log, no server header, no WebSockets).
+bounded HTTP protocol, the same options (no access log, no server header, no WebSockets),
+its garbage collector tuned as it tunes its own.
 
     python -m bench.ceilings.serve bench.ceilings.raw_get:app --port 19600
 """
@@ -10,7 +11,7 @@ import importlib
 import uvicorn
 
 from optledger.api.protocol import bounded_http_protocol
-from optledger.cli.serve import uvicorn_options
+from optledger.cli.serve import tune_collector, uvicorn_options
 from optledger.config import DEFAULT_LIMITS
 
 
@@ -21,6 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     module, _, attribute = args.app.partition(":")
     app = getattr(importlib.import_module(module), attribute)
+    tune_collector()
     uvicorn.run(
         app,
         host="127.0.0.1",

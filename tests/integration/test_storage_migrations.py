@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from optledger.storage import migrate
@@ -27,11 +28,35 @@ def test_upgrade_to_head_without_drift_and_again(empty_database_url: str) -> Non
         assert migrate.check_drift(engine) == []
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert versions.scalars().all() == ["0007"]
+            assert versions.scalars().all() == ["0008"]
             names = inspect(connection).get_table_names()
     finally:
         engine.dispose()
     assert sorted(names) == sorted([*metadata.tables, "alembic_version"])
+
+
+def test_head_is_the_scripts_head() -> None:
+    """`migrate.HEAD`, which tells a database at head without Alembic, is the newest
+    revision of the scripts."""
+    scripts = ScriptDirectory.from_config(migrate._config(None))
+    assert scripts.get_heads() == [migrate.HEAD]
+
+
+def test_a_database_behind_head_is_migrated_and_one_at_head_is_not(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        assert not migrate._at_head(engine)  # no version table yet
+        migrate.upgrade(engine)
+        assert migrate._at_head(engine)
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0007")
+        assert not migrate._at_head(engine)
+        migrate.upgrade(engine)
+        assert migrate._at_head(engine)
+    finally:
+        engine.dispose()
 
 
 def test_check_drift_reports_a_difference(empty_database_url: str) -> None:
@@ -62,6 +87,7 @@ def test_revisions_never_import_optledger() -> None:
         "0005_idempotency_bound_to_keys.py",
         "0006_import_indexes.py",
         "0007_addresses_keyed_by_hash.py",
+        "0008_suppressions_by_address.py",
     ]
     for path in revisions:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -157,5 +183,31 @@ def test_address_digests_become_hashes_and_back(empty_database_url: str) -> None
             command.downgrade(migrate._config(connection), "0006")
             assert connection.execute(digests).all() == list(sha.items())
         migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_list_check_index_is_made_on_sqlite_only_and_undone(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    name = "ix_suppressions_tenant_id_channel_address_id_address_hash"
+    try:
+        on_sqlite = engine.dialect.name == "sqlite"
+        with engine.connect() as connection:
+            names = {i["name"] for i in inspect(connection).get_indexes("suppressions")}
+        assert (name in names) is on_sqlite
+        with engine.begin() as connection:
+            command.downgrade(migrate._config(connection), "0007")
+            names = {i["name"] for i in inspect(connection).get_indexes("suppressions")}
+            assert name not in names
+        migrate.upgrade(engine)
+        assert migrate.check_drift(engine) == []
+        with engine.connect() as connection:
+            names = {i["name"] for i in inspect(connection).get_indexes("suppressions")}
+        assert (name in names) is on_sqlite
+        if on_sqlite:
+            with engine.begin() as connection:
+                connection.execute(text(f"DROP INDEX {name}"))
+            assert migrate.check_drift(engine) == [f"add_index {name}"]
     finally:
         engine.dispose()

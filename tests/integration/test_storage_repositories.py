@@ -30,7 +30,13 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import EventFilter, UnitOfWork
+from optledger.domain.ports import (
+    EventFilter,
+    ImportedEvent,
+    NewSuppression,
+    SuppressedSet,
+    UnitOfWork,
+)
 from optledger.domain.secrets import KeyedHasher
 from optledger.storage import tables
 from optledger.storage.engine import for_writing
@@ -708,6 +714,52 @@ def test_suppressed_chunks_its_in_lists(transactions: SqlTransactions) -> None:
     assert len(found) == MANY // 2
 
 
+def test_all_suppressed_gives_values_where_kept_and_hashes_otherwise(
+    transactions: SqlTransactions,
+) -> None:
+    """A value only where its address row is there with the suppression's own hash and
+    holds no newline (the separator); every other suppression by its hash; the limit
+    counts both."""
+
+    def setup(uow: UnitOfWork) -> tuple[int, list[str]]:
+        tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        kept = [add_address(uow, tenant.id, f"kept{n}@x.org") for n in range(3)]
+        lined = add_address(uow, tenant.id, "two\nlines@x.org")
+        moved = add_address(uow, tenant.id, "moved@x.org")
+        for address in [*kept, lined]:
+            uow.suppressions.add(
+                Suppression(tenant.id, Channel.EMAIL, address.address_hash, address.id, "x", T0)
+            )
+        erased = address_hash(tenant.id, "erased@x.org")
+        elsewhere = address_hash(tenant.id, "elsewhere@x.org")
+        uow.suppressions.add(Suppression(tenant.id, Channel.EMAIL, erased, None, "x", T0))
+        uow.suppressions.add(Suppression(tenant.id, Channel.EMAIL, elsewhere, moved.id, "x", T0))
+        sms = address_hash(tenant.id, "+447700900001", Channel.SMS)
+        uow.suppressions.add(Suppression(tenant.id, Channel.SMS, sms, None, "x", T0))
+        theirs = add_address(uow, other.id, "theirs@x.org")
+        uow.suppressions.add(
+            Suppression(other.id, Channel.EMAIL, theirs.address_hash, theirs.id, "x", T0)
+        )
+        return tenant.id, [lined.address_hash, erased, elsewhere]
+
+    tenant_id, hashes = transactions.write(setup)
+
+    def every(limit: int, channel: Channel = Channel.EMAIL) -> SuppressedSet | None:
+        return transactions.read(
+            lambda uow: uow.checks.all_suppressed(tenant_id=tenant_id, channel=channel, limit=limit)
+        )
+
+    found = every(6)
+    assert found is not None
+    assert sorted(found.values.split("\n")) == ["kept0@x.org", "kept1@x.org", "kept2@x.org"]
+    assert found.hashes == set(hashes)
+    assert every(5) is None
+    assert every(1, Channel.SMS) == SuppressedSet(
+        values="", hashes={address_hash(tenant_id, "+447700900001", Channel.SMS)}
+    )
+    assert every(0, Channel.PUSH) == SuppressedSet(values="", hashes=set())
+
+
 def test_suppression_pages(transactions: SqlTransactions) -> None:
     def setup(uow: UnitOfWork) -> list[tuple[Suppression, str | None]]:
         tenant, other = add_tenant(uow, "acme"), add_tenant(uow, "globex")
@@ -874,6 +926,138 @@ def test_event_minimal_fields(transactions: SqlTransactions) -> None:
     assert stored == [replace(event, id=event_id)]
     assert stored[0].provenance.context == {}
     assert stored[0].provenance.tags == ()
+
+
+def test_imported_rows_round_trip(transactions: SqlTransactions) -> None:
+    """An import's bulk writes (tuples, COPY on PostgreSQL) store what the one-row writes
+    store: addresses, suppressions and events read back field for field."""
+    provenance = Provenance(
+        via="import", actor="cli", tags=("bulk", "ünï"), context={"file": 'a "b".csv'}
+    )
+    later = T0.astimezone(timezone(timedelta(hours=2))) + timedelta(days=1)
+
+    def write(uow: UnitOfWork) -> tuple[Tenant, Topic, Address, list[int], list[int]]:
+        tenant = add_tenant(uow)
+        topic = add_topic(uow, tenant.id)
+        contact = uow.contacts.add(tenant_id=tenant.id, external_id="u", locale=None, created_at=T0)
+        known = add_address(uow, tenant.id, "known@x.org", contact_id=contact.id)
+        keys = [
+            (Channel.EMAIL, "new@x.org", address_hash(tenant.id, "new@x.org")),
+            (Channel.SMS, "+447700900123", address_hash(tenant.id, "+447700900123", Channel.SMS)),
+        ]
+        ids = uow.addresses.add_many(tenant_id=tenant.id, keys=keys, created_at=at(1))
+        uow.suppressions.add_many(
+            tenant.id,
+            [
+                NewSuppression(Channel.EMAIL, keys[0][2], ids[0], "imported", T0),
+                NewSuppression(Channel.SMS, keys[1][2], ids[1], "bounced", later),
+            ],
+        )
+        rows = [
+            ImportedEvent(
+                Action.SUPPRESS,
+                Outcome.CHANGED,
+                Channel.EMAIL,
+                keys[0][2],
+                ids[0],
+                None,
+                None,
+                None,
+            ),
+            ImportedEvent(
+                Action.UNSUBSCRIBE,
+                Outcome.REPEATED,
+                Channel.EMAIL,
+                known.address_hash,
+                known.id,
+                contact.id,
+                topic.id,
+                SubscriptionState.UNSUBSCRIBED,
+            ),
+        ]
+        event_ids = uow.events.add_imported(
+            tenant_id=tenant.id, occurred_at=at(2), provenance=provenance, rows=rows
+        )
+        return tenant, topic, known, ids, event_ids
+
+    tenant, topic, known, ids, event_ids = transactions.write(write)
+
+    assert ids == [known.id + 1, known.id + 2]
+    new, sms = (transactions.read(lambda uow, i=i: uow.addresses.get(tenant.id, i)) for i in ids)
+    assert new == Address(
+        id=ids[0],
+        tenant_id=tenant.id,
+        channel=Channel.EMAIL,
+        value="new@x.org",
+        address_hash=address_hash(tenant.id, "new@x.org"),
+        contact_id=None,
+        created_at=at(1),
+    )
+    assert sms is not None
+    assert (sms.channel, sms.value) == (Channel.SMS, "+447700900123")
+    assert (
+        transactions.read(
+            lambda uow: uow.addresses.find(tenant.id, Channel.EMAIL, "new@x.org", new.address_hash)
+        )
+        == new
+    )
+    stored = transactions.read(
+        lambda uow: uow.suppressions.get(tenant.id, Channel.SMS, sms.address_hash)
+    )
+    assert stored == Suppression(
+        tenant_id=tenant.id,
+        channel=Channel.SMS,
+        address_hash=sms.address_hash,
+        address_id=sms.id,
+        reason="bounced",
+        created_at=later,
+    )
+    events = transactions.read(
+        lambda uow: uow.events.query(tenant.id, where=EventFilter(), after_id=0, limit=10)
+    )
+    common = {"tenant_id": tenant.id, "occurred_at": at(2), "provenance": provenance}
+    assert events == [
+        ConsentEvent(
+            id=event_ids[0],
+            action=Action.SUPPRESS,
+            outcome=Outcome.CHANGED,
+            channel=Channel.EMAIL,
+            address_hash=new.address_hash,
+            address_id=new.id,
+            contact_id=None,
+            topic_id=None,
+            state=None,
+            **common,  # type: ignore[arg-type]
+        ),
+        ConsentEvent(
+            id=event_ids[1],
+            action=Action.UNSUBSCRIBE,
+            outcome=Outcome.REPEATED,
+            channel=Channel.EMAIL,
+            address_hash=known.address_hash,
+            address_id=known.id,
+            contact_id=known.contact_id,
+            topic_id=topic.id,
+            state=SubscriptionState.UNSUBSCRIBED,
+            **common,  # type: ignore[arg-type]
+        ),
+    ]
+    assert event_ids[1] == event_ids[0] + 1
+
+
+def test_a_bulk_insert_of_an_existing_row_is_a_conflict(transactions: SqlTransactions) -> None:
+    def write(uow: UnitOfWork) -> None:
+        tenant = add_tenant(uow)
+        known = add_address(uow, tenant.id, "known@x.org")
+        uow.addresses.add_many(
+            tenant_id=tenant.id,
+            keys=[(Channel.EMAIL, known.value, known.address_hash)],
+            created_at=T0,
+        )
+
+    with pytest.raises(Conflict):
+        transactions.write(write)
+    assert transactions.read(lambda uow: uow.tenants.by_name("acme")) is None
 
 
 def test_event_ids_increase(transactions: SqlTransactions) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from optledger.cli.common import TenantOption, open_services, tenant_id
 from optledger.domain.channels import Channel
+from optledger.services.list_checks import ListCheckChunk
 
 __all__ = ["check"]
 
@@ -35,23 +36,30 @@ def check(
     """
     allowed = 0
     blocked: Counter[str] = Counter()
+    out = typer.get_binary_stream("stdout")
     with _open(file) as stream, open_services() as services:
         owner = tenant_id(services, tenant)
         answered = services.checks.check_list_chunks(
-            tenant_id=owner, topic=topic, channel=channel, chunks=_chunks(stream)
+            tenant_id=owner, topic=topic, channel=channel, chunks=_chunks(stream), encode=_encoded
         )
-        for chunk in answered:
-            count, addresses = chunk.allowed_addresses()
-            if count:
-                typer.echo(addresses)
+        for count, lines, blocked_by_reason in answered:
+            out.write(lines)
             allowed += count
-            blocked.update(chunk.blocked())
+            blocked.update(blocked_by_reason)
+    out.flush()
     typer.echo(
         f"checked {allowed + blocked.total()}: {allowed} allowed, {blocked.total()} blocked",
         err=True,
     )
     for reason, count in sorted(blocked.items()):
         typer.echo(f"  {reason}: {count}", err=True)
+
+
+def _encoded(chunk: ListCheckChunk) -> tuple[int, bytes, dict[str, int]]:
+    """What is printed of an answered piece (in the thread that answered it): how many
+    are allowed, their lines, and how many were blocked for each reason."""
+    count, lines = chunk.allowed_lines()
+    return count, lines, chunk.blocked()
 
 
 def _open(file: str) -> AbstractContextManager[IO[bytes]]:

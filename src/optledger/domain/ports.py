@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from optledger.domain.channels import Channel
 from optledger.domain.links import LinkClaims
@@ -26,7 +26,9 @@ from optledger.domain.model import (
     Contact,
     Message,
     OutboxItem,
+    Outcome,
     PageSettings,
+    Provenance,
     RequestState,
     Scope,
     Subscription,
@@ -41,6 +43,7 @@ __all__ = [
     "AddressRepository",
     "ApiKeyRepository",
     "Clock",
+    "Completion",
     "ConfirmationRepository",
     "ConsentQuery",
     "ContactRepository",
@@ -50,8 +53,10 @@ __all__ = [
     "IdempotencyRepository",
     "ImportRun",
     "ImportRunRepository",
+    "ImportedEvent",
     "LinkKeyring",
     "MessageRepository",
+    "NewSuppression",
     "OutboxRepository",
     "RequestRepository",
     "ResponseSealer",
@@ -67,6 +72,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Completion(Protocol[T_contra]):
+    """Where a queued write reports its outcome, once, from the writer's thread: a
+    `concurrent.futures.Future`, or a door's own that wakes its event loop directly
+    (a thread's future awaited through `asyncio.wrap_future` costs two futures, a lock
+    and three callbacks per write)."""
+
+    def set_result(self, result: T_contra, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+    def done(self) -> bool:
+        """Whether an outcome was reported already."""
+        ...
 
 
 class Clock(Protocol):
@@ -198,9 +217,9 @@ class AddressRepository(Protocol):
     ) -> Address: ...
     def add_many(
         self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
-    ) -> list[Address]:
+    ) -> list[int]:
         """Add new addresses without a contact, from (channel, value, hash) each, in one go
-        (imports); `Conflict` if one exists already."""
+        (imports); their ids, in order. `Conflict` if one exists already."""
         ...
 
     def get(self, tenant_id: int, address_id: int) -> Address | None: ...
@@ -265,7 +284,10 @@ class SuppressedSet:
     keyed hashes of the rest (erased addresses, suppressions imported for addresses never
     stored), which only a hash of a line can match."""
 
-    values: list[str]
+    values: str
+    """The values, one a line: no value holds a newline (one that did would be among the
+    hashes), and hundreds of thousands of them are read, and split in columns, without a
+    Python object each."""
     hashes: set[str]
 
 
@@ -322,6 +344,32 @@ class CheckRepository(Protocol):
         ...
 
 
+class NewSuppression(NamedTuple):
+    """A suppression an import adds (a plain tuple: a batch adds thousands of them, and
+    each costs its writer no more than the values)."""
+
+    channel: Channel
+    address_hash: str
+    address_id: int
+    reason: str
+    created_at: datetime
+
+
+class ImportedEvent(NamedTuple):
+    """What one imported row's ledger event holds beyond its batch's tenant, time and
+    provenance (`EventRepository.add_imported`); a plain tuple, as `NewSuppression`."""
+
+    action: Action
+    outcome: Outcome
+    channel: Channel
+    address_hash: str
+    address_id: int
+    contact_id: int | None
+    topic_id: int | None
+    """None for a suppression (every topic)."""
+    state: SubscriptionState | None
+
+
 class SuppressionRepository(Protocol):
     def get(self, tenant_id: int, channel: Channel, address_hash: str) -> Suppression | None: ...
     def add(self, suppression: Suppression) -> bool:
@@ -329,7 +377,7 @@ class SuppressionRepository(Protocol):
         suppressed already. One statement: the hot path of every opt-out."""
         ...
 
-    def add_many(self, rows: Sequence[Suppression]) -> None:
+    def add_many(self, tenant_id: int, rows: Sequence[NewSuppression]) -> None:
         """Add suppressions that do not exist yet, in one go (imports); `Conflict` if one
         does."""
         ...
@@ -388,8 +436,16 @@ class EventRepository(Protocol):
         is `{"event_id": <the new id>}`, its time the event's. Returns the id."""
         ...
 
-    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
-        """Append the events in one go (imports); returns their new ids, in order."""
+    def add_imported(
+        self,
+        *,
+        tenant_id: int,
+        occurred_at: datetime,
+        provenance: Provenance,
+        rows: Sequence[ImportedEvent],
+    ) -> list[int]:
+        """Append one event per row in one go (an import's batch: the rows share their
+        time and provenance); returns their new ids, in order."""
         ...
 
     def query(
@@ -497,15 +553,17 @@ class Transactions(Protocol):
     concurrent writes together (group commit) as long as each stays atomic on its own.
     `submit` queues the same write without waiting: its future resolves once the work is
     committed, or fails with the work's exception (an asynchronous door awaits it rather
-    than hold a thread). `read` sees committed data and must not write. `lookup` is `read`
-    for a work that runs only SELECTs each complete on its own (one, or one per single
-    check answered together): a statement sees one committed state by itself, so it runs
+    than hold a thread); `submit_into` reports the same to a `Completion` of the
+    caller's. `read` sees committed data and must not write. `lookup` is `read` for a
+    work that runs only SELECTs each complete on its own (one, or one per single check
+    answered together): a statement sees one committed state by itself, so it runs
     without a transaction around it (the hottest read, a check, saves the BEGIN and the
     ROLLBACK).
     """
 
     def write(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def submit(self, work: Callable[[UnitOfWork], T]) -> Future[T]: ...
+    def submit_into(self, work: Callable[[UnitOfWork], T], completion: Completion[T]) -> None: ...
     def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
     def lookup(self, work: Callable[[UnitOfWork], T]) -> T: ...
 

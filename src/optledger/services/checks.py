@@ -1,11 +1,13 @@
 """May-send checks: one address or a batch, against one topic on one channel."""
 
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
-from typing import Final
+from typing import Final, TypeVar
 
 import polars as pl
 
@@ -29,19 +31,22 @@ from optledger.services.results import CheckResult, LineCheckResult
 from optledger.services.validation import check_storable
 
 __all__ = [
-    "AHEAD",
     "LIST_BATCH",
     "MAX_CHECK_BATCH",
+    "PARALLEL",
     "WHOLE_READ_LIMIT",
     "CheckService",
     "PreparedCheck",
 ]
 
+_T = TypeVar("_T")
+
 MAX_CHECK_BATCH = 10_000
 LIST_BATCH: Final = 20_000
 """Lines of a list checked together: two statements each, and the memory of one batch."""
-AHEAD: Final = 4
-"""Pieces of a long list normalised while its whole sets are read (about 32 MiB)."""
+PARALLEL: Final = max(1, min(4, os.cpu_count() or 1))
+"""Pieces of a long list answered at once, one a core (up to 4): polars answers one piece
+on about one core, its string functions taking one column chunk at a time."""
 WHOLE_READ_LIMIT: Final = 1_000_000
 """Most suppressions on a channel (about 150 MB of hashes), and most subscription states of
 a topic, that a list longer than one batch reads whole instead of looking its lines up
@@ -166,29 +171,43 @@ class CheckService:
         """`check_list_chunks` of `lines` (one line each), line by line."""
         chunks = (f"{line.removesuffix(chr(10))}\n".encode() for line in lines)
         answered = self.check_list_chunks(
-            tenant_id=tenant_id, topic=topic, channel=channel, chunks=chunks
+            tenant_id=tenant_id,
+            topic=topic,
+            channel=channel,
+            chunks=chunks,
+            encode=ListCheckChunk.results,
         )
-        return chain.from_iterable(chunk.results() for chunk in answered)
+        return chain.from_iterable(answered)
 
     def check_list_chunks(
-        self, *, tenant_id: int, topic: str, channel: Channel, chunks: Iterable[bytes]
-    ) -> Iterator[ListCheckChunk]:
+        self,
+        *,
+        tenant_id: int,
+        topic: str,
+        channel: Channel,
+        chunks: Iterable[bytes],
+        encode: Callable[[ListCheckChunk], _T],
+    ) -> Iterator[_T]:
         """The decision for each non-blank line of the UTF-8 text `chunks` make up, in
-        order, as `check` answers it, however long the list: answered pieces of it.
+        order, as `check` answers it, however long the list: answered pieces of it, each
+        as `encode` makes it (what the caller sends on), in the thread that answered it.
 
         The first piece is the first LIST_BATCH lines: normalised, and its suppressions
         and states read for its values, in one transaction. A list longer than that then
         reads the channel's every suppression and the topic's every state once, when each
         has at most WHOLE_READ_LIMIT, and answers the rest in pieces of megabytes, in
-        columns (`list_checks`); past the limit each piece reads its own. Memory is bounded
-        by a piece and those sets, not by the list. The tenant and the topic are read
-        here, before the first line; InvalidInput names a line that is not UTF-8.
+        columns (`list_checks`), PARALLEL at a time; past the limit each piece reads its
+        own. Memory is bounded by a few pieces and those sets, not by the list. The tenant
+        and the topic are read here, before the first line; InvalidInput names a line
+        that is not UTF-8.
         """
         check_storable(("topic", topic))
         tenant = self._ctx.tenant(tenant_id)
         the_topic = self._ctx.topic(tenant_id, topic)
         texts = pieces(chunks, first_lines=LIST_BATCH)
-        return self._check_pieces(texts, tenant=tenant, topic=the_topic, channel=channel)
+        return self._check_pieces(
+            texts, tenant=tenant, topic=the_topic, channel=channel, encode=encode
+        )
 
     def _check_pieces(
         self,
@@ -197,44 +216,43 @@ class CheckService:
         tenant: Tenant,
         topic: Topic | None,
         channel: Channel,
-    ) -> Iterator[ListCheckChunk]:
+        encode: Callable[[ListCheckChunk], _T],
+    ) -> Iterator[_T]:
         decisions = _decisions(topic=topic, channel=channel)
-        region = tenant.default_region
-        frames = (
-            (
-                normalise_piece(text, first=first, channel=channel, default_region=region),
-                text.count("\n") >= LIST_BATCH,
-            )
-            for first, text in texts
-        )
-        head = next(frames, None)
+        normalise = partial(normalise_piece, channel=channel, default_region=tenant.default_region)
+        head = next(texts, None)
         if head is None:
             return
-        frame, full = head
-        if topic is None or not full:
+        if topic is None or head[1].count("\n") < LIST_BATCH:
             # An unknown topic, or a list of one piece: no whole set is read.
             read = self._lookup(
                 tenant_id=tenant.id, topic=topic, channel=channel, whole=(None, None)
             )
             verdicts = Verdicts(decisions=decisions, lookup=read)
-            yield from _answered([frame, *(f for f, _ in frames)], verdicts=verdicts)
+            for first, text in chain([head], texts):
+                chunk = answer_piece(normalise(text, first=first), verdicts=verdicts)
+                if len(chunk):
+                    yield encode(chunk)
             return
         # A full first piece: more lines follow. The whole sets are read in a thread while
-        # the next pieces are normalised (up to AHEAD of them); then every piece is
-        # answered from them.
+        # the first pieces are normalised; every piece is answered from them, PARALLEL
+        # pieces at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-check") as pool:
             whole = pool.submit(
                 self._whole_lookup, tenant_id=tenant.id, topic=topic, channel=channel
             )
-            waiting = [frame]
-            while not whole.done() and len(waiting) < AHEAD:
-                following = next(frames, None)
-                if following is None:
-                    break
-                waiting.append(following[0])
-            verdicts = Verdicts(decisions=decisions, lookup=whole.result())
-        yield from _answered(waiting, verdicts=verdicts)
-        yield from _answered((f for f, _ in frames), verdicts=verdicts)
+
+            def answered(frame: pl.DataFrame) -> _T | None:
+                verdicts = Verdicts(decisions=decisions, lookup=whole.result())
+                return _encoded(answer_piece(frame, verdicts=verdicts), encode=encode)
+
+            tasks = (
+                partial(_normalised_and_answered, text, first, normalise, answered)
+                for first, text in chain([head], texts)
+            )
+            for encoded in _in_order(tasks, workers=PARALLEL):
+                if encoded is not None:
+                    yield encoded
 
     def _whole_lookup(self, *, tenant_id: int, topic: Topic, channel: Channel) -> Lookup:
         """The lookup of the pieces after the first: from the whole sets where they are
@@ -369,8 +387,36 @@ def _nothing_found(values: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     return pl.Series("suppressed", [False] * len(values), pl.Boolean), states_frame({})
 
 
-def _answered(frames: Iterable[pl.DataFrame], *, verdicts: Verdicts) -> Iterator[ListCheckChunk]:
-    for frame in frames:
-        chunk = answer_piece(frame, verdicts=verdicts)
-        if len(chunk):
-            yield chunk
+def _encoded(chunk: ListCheckChunk, *, encode: Callable[[ListCheckChunk], _T]) -> _T | None:
+    """`encode` of `chunk`; None when it has no lines (a piece of blank lines)."""
+    return encode(chunk) if len(chunk) else None
+
+
+def _normalised_and_answered(
+    text: str,
+    first: int,
+    normalise: Callable[..., pl.DataFrame],
+    answer: Callable[[pl.DataFrame], _T | None],
+) -> _T | None:
+    return answer(normalise(text, first=first))
+
+
+def _in_order(tasks: Iterable[Callable[[], _T]], *, workers: int) -> Iterator[_T]:
+    """The result of each of `tasks`, in order, `workers` of them run at once: polars
+    gives up the GIL, and answers one piece on about one core. The tasks are taken from
+    `tasks` (read from the input) while the ones before run; an error in taking one
+    comes after the results of those before it, as it would one at a time."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list-piece") as pool:
+        running: deque[Future[_T]] = deque()
+        failure: Exception | None = None
+        try:
+            for task in tasks:
+                running.append(pool.submit(task))
+                if len(running) > workers:
+                    yield running.popleft().result()
+        except Exception as exc:  # raised again below, after the results before it
+            failure = exc
+        while running:
+            yield running.popleft().result()
+        if failure is not None:
+            raise failure

@@ -66,9 +66,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 
-from optledger.domain.ports import IdempotencyRecord, UnitOfWork
+from optledger.domain.ports import Completion, IdempotencyRecord, UnitOfWork
 from optledger.services.context import ServiceContext
 from optledger.services.results import Principal
 
@@ -213,7 +213,8 @@ class IdempotencyService:
         Returns the response now kept: this one, or, if another request with this key
         stored a response first and it is still live, that first response.
         """
-        return self.submit_store(
+        kept: Future[StoredResponse] = Future()
+        self.submit_store(
             principal=principal,
             credential=credential,
             key=key,
@@ -221,7 +222,9 @@ class IdempotencyService:
             status=status,
             content_type=content_type,
             body=body,
-        ).result()
+            completion=kept,
+        )
+        return kept.result()
 
     def submit_store(
         self,
@@ -233,9 +236,9 @@ class IdempotencyService:
         status: int,
         content_type: str | None,
         body: bytes,
-    ) -> Future[StoredResponse]:
-        """`store`, queued: the future resolves to the response kept once it is
-        committed."""
+        completion: Completion[StoredResponse],
+    ) -> None:
+        """`store`, queued: `completion` hears the response kept once it is committed."""
         if not is_valid_key(key):
             raise ValueError("an idempotency key is 1-255 visible ASCII characters")
         if status >= 500:
@@ -283,7 +286,7 @@ class IdempotencyService:
                 return response
             return self._open(kept, credential=credential) or response
 
-        return _then(self._ctx.transactions.submit(work), outcome)
+        self._ctx.transactions.submit_into(work, _Then(outcome, completion))
 
     def claim(self, *, principal: Principal, key: str) -> bool:
         """Mark this API key's idempotency key as running in this process; False if it
@@ -321,16 +324,27 @@ class IdempotencyService:
             return True
 
 
-def _then(written: Future[T], outcome: Callable[[T], R]) -> Future[R]:
-    """A future of `outcome(value)` once `written` has its value (or of its error). The
-    outcome runs where `written` resolves, the writer thread: it must stay cheap."""
-    result: Future[R] = Future()
+class _Then(Generic[T, R]):
+    """A `Completion` of a write that reports `outcome(value)` of its value (or its
+    error) to `completion`. The outcome runs where the write is reported, the writer
+    thread: it must stay cheap."""
 
-    def resolve(done: Future[T]) -> None:
+    __slots__ = ("_completion", "_outcome")
+
+    def __init__(self, outcome: Callable[[T], R], completion: Completion[R]) -> None:
+        self._outcome = outcome
+        self._completion = completion
+
+    def set_result(self, result: T, /) -> None:
         try:
-            result.set_result(outcome(done.result()))
+            value = self._outcome(result)
         except BaseException as exc:
-            result.set_exception(exc)
+            self._completion.set_exception(exc)
+            return
+        self._completion.set_result(value)
 
-    written.add_done_callback(resolve)
-    return result
+    def set_exception(self, exception: BaseException, /) -> None:
+        self._completion.set_exception(exception)
+
+    def done(self) -> bool:
+        return self._completion.done()

@@ -40,7 +40,7 @@ from optledger.domain.model import (
     Topic,
 )
 from optledger.domain.policy import decide
-from optledger.domain.ports import UnitOfWork
+from optledger.domain.ports import Completion, UnitOfWork
 from optledger.domain.suppressions import UNSUBSCRIBED, suppression_origin
 from optledger.services.context import Attribution, ServiceContext, set_suppressed, set_topic_state
 from optledger.services.results import Change
@@ -183,11 +183,15 @@ class LinkService:
 
         Forbidden for a topic that may not be left (such messages get no one-click header).
         """
-        return self.submit_one_click(token=token, provenance=provenance).result()
+        committed: Future[Change] = Future()
+        self.submit_one_click(token=token, provenance=provenance, completion=committed)
+        return committed.result()
 
-    def submit_one_click(self, *, token: str, provenance: Provenance) -> Future[Change]:
-        """`one_click`, queued: an invalid token raises here, and the future resolves once
-        the change is committed (or fails with the use case's error)."""
+    def submit_one_click(
+        self, *, token: str, provenance: Provenance, completion: Completion[Change]
+    ) -> None:
+        """`one_click`, queued: an invalid token raises here, and `completion` hears the
+        change once it is committed (or the use case's error)."""
         check_provenance(provenance)
         claims, tenant = self._claims(token)
 
@@ -196,7 +200,7 @@ class LinkService:
             scope = LeaveScope.EVERYTHING if link.topic is None else LeaveScope.TOPIC
             return self._leave(uow, link=link, scope=scope, provenance=provenance)
 
-        return self._ctx.transactions.submit(work)
+        self._ctx.transactions.submit_into(work, completion)
 
     def leave(self, *, token: str, scope: LeaveScope, provenance: Provenance) -> LinkPage:
         """Leave the link's topic or stop everything on the channel; the page after it."""

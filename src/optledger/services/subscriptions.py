@@ -18,7 +18,7 @@ from optledger.domain.model import (
     Tenant,
     Topic,
 )
-from optledger.domain.ports import UnitOfWork
+from optledger.domain.ports import Completion, UnitOfWork
 from optledger.domain.suppressions import UNSUBSCRIBED
 from optledger.services.context import (
     ResolvedTarget,
@@ -180,9 +180,16 @@ class SubscriptionService:
         Repeating an unsubscribe succeeds and is recorded with outcome `repeated`. With
         `notify`, one confirmation notice per address is queued.
         """
-        return self.submit_unsubscribe(
-            tenant_id=tenant_id, target=target, topics=topics, provenance=provenance, notify=notify
-        ).result()
+        committed: Future[ChangeResult] = Future()
+        self.submit_unsubscribe(
+            tenant_id=tenant_id,
+            target=target,
+            topics=topics,
+            provenance=provenance,
+            notify=notify,
+            completion=committed,
+        )
+        return committed.result()
 
     def submit_unsubscribe(
         self,
@@ -191,10 +198,11 @@ class SubscriptionService:
         target: Target,
         topics: Sequence[str] | None,
         provenance: Provenance,
+        completion: Completion[ChangeResult],
         notify: bool = False,
-    ) -> Future[ChangeResult]:
-        """`unsubscribe`, queued: invalid input raises here, and the future resolves once
-        the change is committed (or fails with the use case's error)."""
+    ) -> None:
+        """`unsubscribe`, queued: invalid input raises here, and `completion` hears the
+        result once the change is committed (or the use case's error)."""
         check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
@@ -215,7 +223,7 @@ class SubscriptionService:
                 _queue_notices(uow, at=now, addresses=resolved.addresses, changes=changes)
             return ChangeResult(changes=tuple(changes))
 
-        return self._ctx.transactions.submit(work)
+        self._ctx.transactions.submit_into(work, completion)
 
     def resubscribe(
         self,

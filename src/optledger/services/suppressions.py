@@ -10,23 +10,26 @@ at most a day in the future).
 An import runs in two passes (decisions 0008 and 0009):
 
 1. Check. The file is read as a stream; every row is validated and normalised (hashed
-   too), and the valid rows go to a spool (a temporary file), never all into memory.
+   too), and the valid rows go to spools (temporary files) in runs sorted by address
+   hash (`_SortedRuns`), never all into memory.
    Without `skip_invalid` the first bad row ends the import, as PostgreSQL's COPY does:
    InvalidInput names it (`line N: field`) and nothing is written, however far into
    the file it is. With `skip_invalid` the bad rows are counted and the first
    `MAX_LISTED_ERRORS` of them listed in the report.
 2. Write. The spooled rows are applied in batches, each one write transaction holding
    its rows' state, ledger events, one outbox row and the import's progress together.
-   Batches are sized to last about `BATCH_TARGET` seconds each, so another writer of
-   the same database (a server taking opt-outs) waits at most about one batch. A batch
-   is written in bulk (decision 0021): its addresses and state are read with a few
-   statements, each row's outcome is decided in order as `set_suppressed` and
-   `set_topic_state` decide it, and the new rows go in with one `executemany` (SQLite)
-   or COPY (PostgreSQL) per table. Every row is still its own ledger event; the outbox
-   row, `consent.changed.batch`, names the batch's events that changed something.
+   The rows are written in address-hash order over the whole import (the runs merged,
+   decision 0027). Batches are sized to last about `BATCH_TARGET` seconds each, so
+   another writer of the same database (a server taking opt-outs) waits at most about
+   one batch. A batch is written in bulk (decision 0021): its addresses and state are
+   read with a few statements, each row's outcome is decided in order as
+   `set_suppressed` and `set_topic_state` decide it, and the new rows go in as plain
+   tuples with one `executemany` (SQLite) or COPY (PostgreSQL) per table. Every row is
+   still its own ledger event; the outbox row, `consent.changed.batch`, names the
+   batch's events that changed something.
 
 Progress is kept in an import run, identified by the tenant and the SHA-256 of the
-spooled rows. An import that failed or was stopped part way can simply be run again:
+spooled rows (in file order). An import that failed or was stopped part way can simply be run again:
 the same file (or any file with the same valid rows) resumes after the last committed
 batch, and its report counts the rows of every attempt. Once a run has finished,
 running the file again is a new import that applies every row again (recorded as
@@ -34,38 +37,40 @@ running the file again is a new import that applies every row again (recorded as
 """
 
 import hashlib
+import heapq
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import islice
-from typing import Final, Protocol
+from operator import itemgetter
+from typing import Final, NamedTuple, Protocol
 
 from optledger.domain.channels import Channel, parse_channel
 from optledger.domain.errors import Conflict, FieldError, InvalidInput
 from optledger.domain.model import (
     Action,
-    Address,
-    ConsentEvent,
     OutboxItem,
     Outcome,
     Provenance,
     Subscription,
     SubscriptionState,
-    Suppression,
     Tenant,
     Topic,
 )
-from optledger.domain.ports import ImportRun, Spool, UnitOfWork
-from optledger.domain.suppressions import suppression_origin
-from optledger.services.context import (
-    NO_ATTRIBUTION,
-    AddressKey,
-    ServiceContext,
-    consent_event,
+from optledger.domain.ports import (
+    ImportedEvent,
+    ImportRun,
+    NewSuppression,
+    Spool,
+    Spools,
+    UnitOfWork,
 )
+from optledger.domain.suppressions import suppression_origin
+from optledger.services.context import ServiceContext
 from optledger.services.import_files import Record, RowError, read_csv, read_ndjson
 
 __all__ = [
@@ -98,12 +103,17 @@ BATCH_NOTICE: Final = "consent.changed.batch"
 """The outbox kind of an import batch: `{"event_ids": [...]}`, the batch's ledger events
 that changed something (a single change queues one `consent.changed` per event)."""
 SORT_WINDOW: Final = 50_000
-"""Rows written in address-hash order at a time (see `_in_write_order`); about 20 MB."""
+"""Rows sorted in memory at a time, into one sorted run (see `_SortedRuns`); about 20 MB."""
+MAX_RUNS: Final = 32
+"""Sorted runs merged at once; that many runs of one size are merged into one run."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    key: AddressKey
+class _Row(NamedTuple):
+    """A checked row, as spooled and as written (a plain tuple: an import has millions)."""
+
+    channel: Channel
+    value: str
+    address_hash: str
     topic: str | None
     reason: str
     timestamp: datetime | None
@@ -241,13 +251,14 @@ class SuppressionService:
             t.key: t
             for t in self._ctx.transactions.read(lambda uow: uow.topics.of_tenant(tenant_id))
         }
-        with self._ctx.spools.open() as spool:
+        with ExitStack() as stack:
+            runs = _SortedRuns(self._ctx.spools, stack)
             checked = self._check(
                 tenant=tenant,
                 topics=topics,
                 records=records,
                 skip_invalid=skip_invalid,
-                spool=spool,
+                runs=runs,
             )
             if checked.valid == 0:
                 return ImportReport(
@@ -266,7 +277,7 @@ class SuppressionService:
                 )
             )
             totals = self._write(
-                run=run, spool=spool, topics=topics, provenance=provenance, observer=observer
+                run=run, runs=runs, topics=topics, provenance=provenance, observer=observer
             )
         return ImportReport(
             rows=checked.rows,
@@ -284,11 +295,12 @@ class SuppressionService:
         topics: Mapping[str, Topic],
         records: Iterator[Record | RowError],
         skip_invalid: bool,
-        spool: Spool,
+        runs: "_SortedRuns",
     ) -> _Checked:
-        """Pass 1: validate every row, spool the valid ones, digest what was spooled."""
+        """Pass 1: validate every row, spool the valid ones (in sorted runs), digest them in
+        file order."""
         now = self._ctx.clock.now()
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(_ORDER)
         rows = valid = skipped = 0
         errors: list[RowError] = []
         for record in records:
@@ -306,9 +318,8 @@ class SuppressionService:
                     errors.append(row)
                 continue
             line = _encode(row)
-            spool.append(line)
-            digest.update(line.encode())
-            digest.update(b"\n")
+            runs.add(row.address_hash, line)
+            digest.update(f"{line}\n".encode())
             valid += 1
         return _Checked(
             rows=rows,
@@ -350,13 +361,13 @@ class SuppressionService:
         topic = values.get("topic", "").strip() or None
         if topic is not None and topic not in topics:
             return RowError(line, "topic", "is not a topic of this tenant")
-        return _Row(key, topic, reason, timestamp)
+        return _Row(key.channel, key.value, key.address_hash, topic, reason, timestamp)
 
     def _write(
         self,
         *,
         run: ImportRun,
-        spool: Spool,
+        runs: "_SortedRuns",
         topics: Mapping[str, Topic],
         provenance: Provenance,
         observer: ImportObserver,
@@ -367,7 +378,7 @@ class SuppressionService:
         while True:
             try:
                 return self._write_from(
-                    run=run, spool=spool, topics=topics, provenance=provenance, observer=observer
+                    run=run, runs=runs, topics=topics, provenance=provenance, observer=observer
                 )
             except _Overtaken:
                 run = self._ctx.transactions.read(
@@ -378,14 +389,14 @@ class SuppressionService:
         self,
         *,
         run: ImportRun,
-        spool: Spool,
+        runs: "_SortedRuns",
         topics: Mapping[str, Topic],
         provenance: Provenance,
         observer: ImportObserver,
     ) -> _Totals:
         position, changed, repeated = run.applied, run.changed, run.repeated
         observer.writing(written=position, total=run.rows)
-        rows = _in_write_order(spool.replay(), start=position)
+        rows = runs.replay(start=position)
         size = FIRST_BATCH_ROWS
         while batch := list(islice(rows, size)):
             work = partial(
@@ -496,73 +507,64 @@ def _apply_batch(
     read in bulk at the start (the rows before it in the batch included), so the writes
     are inserts of known-new rows. One outbox row, `consent.changed.batch`, names the
     events that changed something, where a single change queues a `consent.changed`.
+    The rows go to storage as plain tuples (decision 0027): no domain object per row.
     """
     known = _addresses(uow, tenant_id=tenant_id, at=at, batch=batch)
-    reasons = _suppression_reasons(uow, tenant_id=tenant_id, batch=batch, known=known)
+    reasons = _suppression_reasons(uow, tenant_id=tenant_id, batch=batch)
     states = _topic_states(uow, batch=batch, topics=topics, known=known)
-    suppressions: list[Suppression] = []
+    suppressions: list[NewSuppression] = []
     stronger: dict[tuple[Channel, str], str] = {}
     subscriptions: dict[tuple[int, int], Subscription] = {}
-    events: list[ConsentEvent] = []
-    for row in batch:
-        address = known[(row.key.channel, row.key.value)]
-        if row.topic is None:
-            key = (address.channel, address.address_hash)
+    events: list[ImportedEvent] = []
+    changed: list[int] = []
+    """Indexes of the events that changed something."""
+    for index, (channel, value, address_hash, topic_key, reason, timestamp) in enumerate(batch):
+        address_id, contact_id = known[(channel, value)]
+        if topic_key is None:
+            key = (channel, address_hash)
             current = reasons.get(key)
             if current is None:
                 outcome = Outcome.CHANGED
-                reasons[key] = row.reason
+                reasons[key] = reason
                 suppressions.append(
-                    Suppression(
-                        tenant_id=tenant_id,
-                        channel=address.channel,
-                        address_hash=address.address_hash,
-                        address_id=address.id,
-                        reason=row.reason,
-                        created_at=row.timestamp or at,
-                    )
+                    NewSuppression(channel, address_hash, address_id, reason, timestamp or at)
                 )
             else:
                 outcome = Outcome.REPEATED
-                by_person = suppression_origin(row.reason).by_person
+                by_person = suppression_origin(reason).by_person
                 if not by_person and suppression_origin(current).by_person:
-                    reasons[key] = stronger[key] = row.reason
-            topic, action, state = None, Action.SUPPRESS, None
+                    reasons[key] = stronger[key] = reason
+            topic_id, action, state = None, Action.SUPPRESS, None
         else:
-            topic = topics[row.topic]
+            topic_id = topics[topic_key].id
             action, state = Action.UNSUBSCRIBE, SubscriptionState.UNSUBSCRIBED
-            current_state = states.get((address.id, topic.id))
+            current_state = states.get((address_id, topic_id))
             outcome = Outcome.REPEATED if current_state == state else Outcome.CHANGED
             if outcome is Outcome.CHANGED:
-                states[(address.id, topic.id)] = state
-                subscriptions[(address.id, topic.id)] = Subscription(
-                    address_id=address.id, topic_id=topic.id, state=state, updated_at=at
+                states[(address_id, topic_id)] = state
+                subscriptions[(address_id, topic_id)] = Subscription(
+                    address_id=address_id, topic_id=topic_id, state=state, updated_at=at
                 )
+        if outcome is Outcome.CHANGED:
+            changed.append(index)
         events.append(
-            consent_event(
-                tenant_id=tenant_id,
-                at=at,
-                action=action,
-                outcome=outcome,
-                address=address,
-                topic=topic,
-                state=state,
-                provenance=provenance,
-                attribution=NO_ATTRIBUTION,
+            ImportedEvent(
+                action, outcome, channel, address_hash, address_id, contact_id, topic_id, state
             )
         )
-    uow.suppressions.add_many(suppressions)
+    uow.suppressions.add_many(tenant_id, suppressions)
     for (channel, address_hash), reason in stronger.items():
         uow.suppressions.set_reason(tenant_id, channel, address_hash, reason=reason)
     uow.subscriptions.put_many(list(subscriptions.values()))
-    ids = uow.events.add_many(events)
-    changed = [i for i, e in zip(ids, events, strict=True) if e.outcome is Outcome.CHANGED]
+    ids = uow.events.add_imported(
+        tenant_id=tenant_id, occurred_at=at, provenance=provenance, rows=events
+    )
     if changed:
         uow.outbox.add(
             OutboxItem(
                 tenant_id=tenant_id,
                 kind=BATCH_NOTICE,
-                payload={"event_ids": changed},
+                payload={"event_ids": [ids[index] for index in changed]},
                 created_at=at,
             )
         )
@@ -571,12 +573,13 @@ def _apply_batch(
 
 def _addresses(
     uow: UnitOfWork, *, tenant_id: int, at: datetime, batch: list[_Row]
-) -> dict[tuple[Channel, str], Address]:
-    """(channel, value) → the stored address of every row, the missing ones added."""
+) -> dict[tuple[Channel, str], tuple[int, int | None]]:
+    """(channel, value) → (id, contact id) of every row's stored address, the missing
+    ones added."""
     wanted: dict[Channel, dict[str, str]] = {}
     for row in batch:
-        wanted.setdefault(row.key.channel, {})[row.key.value] = row.key.address_hash
-    known: dict[tuple[Channel, str], Address] = {}
+        wanted.setdefault(row.channel, {})[row.value] = row.address_hash
+    known: dict[tuple[Channel, str], tuple[int, int | None]] = {}
     missing: list[tuple[Channel, str, str]] = []
     for channel, values in wanted.items():
         found = uow.addresses.find_many(tenant_id, channel, values)
@@ -585,24 +588,21 @@ def _addresses(
             if address is None:
                 missing.append((channel, value, address_hash))
             else:
-                known[(channel, value)] = address
-    for address in uow.addresses.add_many(tenant_id=tenant_id, keys=missing, created_at=at):
-        known[(address.channel, address.value)] = address
+                known[(channel, value)] = (address.id, address.contact_id)
+    ids = uow.addresses.add_many(tenant_id=tenant_id, keys=missing, created_at=at)
+    for (channel, value, _), address_id in zip(missing, ids, strict=True):
+        known[(channel, value)] = (address_id, None)
     return known
 
 
 def _suppression_reasons(
-    uow: UnitOfWork,
-    *,
-    tenant_id: int,
-    batch: list[_Row],
-    known: Mapping[tuple[Channel, str], Address],
+    uow: UnitOfWork, *, tenant_id: int, batch: list[_Row]
 ) -> dict[tuple[Channel, str], str]:
     """(channel, hash) → reason of the existing suppressions of the batch's rows."""
     hashes: dict[Channel, set[str]] = {}
     for row in batch:
         if row.topic is None:
-            hashes.setdefault(row.key.channel, set()).add(row.key.address_hash)
+            hashes.setdefault(row.channel, set()).add(row.address_hash)
     return {
         (channel, address_hash): reason
         for channel, wanted in hashes.items()
@@ -615,14 +615,14 @@ def _topic_states(
     *,
     batch: list[_Row],
     topics: Mapping[str, Topic],
-    known: Mapping[tuple[Channel, str], Address],
+    known: Mapping[tuple[Channel, str], tuple[int, int | None]],
 ) -> dict[tuple[int, int], SubscriptionState]:
     """(address id, topic id) → state, for the batch's topic rows that have one."""
     address_ids: dict[int, set[int]] = {}
     for row in batch:
         if row.topic is not None:
-            address = known[(row.key.channel, row.key.value)]
-            address_ids.setdefault(topics[row.topic].id, set()).add(address.id)
+            address_id, _ = known[(row.channel, row.value)]
+            address_ids.setdefault(topics[row.topic].id, set()).add(address_id)
     return {
         (address_id, topic_id): state
         for topic_id, wanted in address_ids.items()
@@ -630,24 +630,69 @@ def _topic_states(
     }
 
 
-def _in_write_order(lines: Iterator[str], *, start: int) -> Iterator[_Row]:
-    """The spooled rows in the order they are written, from the `start`-th on.
+class _SortedRuns:
+    """The checked rows, read back in address-hash order with bounded memory (an external
+    merge sort): every `SORT_WINDOW` rows are sorted in memory and spooled as one sorted
+    run, and the runs are merged as they are read. Should `MAX_RUNS` runs of one size
+    pile up, they are merged into one run at once, so no more than about `MAX_RUNS` runs
+    per size are ever open (each holds a read buffer).
 
-    Each window of `SORT_WINDOW` rows is written sorted by address hash (stably, so the
-    rows of one address keep their order, and every address ends in the state the file
-    order gives it). Why: three indexes are keyed by the hash, and rows in file order hit
-    a random page of each per row; with short transactions every commit then writes out
-    about as many pages as it has rows. Sorted, a batch's rows share pages, so a commit
-    writes far fewer. The order depends only on the spool, so a resumed import skips
-    exactly the rows written before.
+    Why hash order: three indexes are keyed by the hash, and rows in file order hit a
+    random page of each per row; with short transactions every commit then writes out
+    about as many pages as it has rows. Sorted, a batch's rows share pages. Sorted over
+    the whole import, not per window, successive batches also move forward through each
+    index instead of sweeping it again window after window (decision 0027).
+
+    The sort is stable (the rows of one address keep their file order, so every address
+    ends in the state the file order gives it) and the order depends only on the rows,
+    so a resumed import skips exactly the rows written before.
     """
-    window_start = start - start % SORT_WINDOW
-    remaining = islice(lines, window_start, None)
-    skip = start - window_start
-    while window := [_decode(line) for line in islice(remaining, SORT_WINDOW)]:
-        window.sort(key=lambda row: row.key.address_hash)
-        yield from islice(window, skip, None)
-        skip = 0
+
+    def __init__(self, spools: Spools, stack: ExitStack) -> None:
+        self._spools = spools
+        self._stack = stack
+        self._window: list[tuple[str, str]] = []
+        """(hash, spool line) of the rows not spooled yet, in file order."""
+        self._runs: list[tuple[int, Spool]] = []
+        """(level, run) in file order: a run of level n merged MAX_RUNS**n windows."""
+
+    def add(self, address_hash: str, line: str) -> None:
+        self._window.append((address_hash, line))
+        if len(self._window) >= SORT_WINDOW:
+            self._spill()
+
+    def replay(self, *, start: int) -> Iterator[_Row]:
+        """Every row in hash order, from the `start`-th on."""
+        if self._window:
+            self._spill()
+        return islice(self._merged(self._runs), start, None)
+
+    def _spill(self) -> None:
+        window, self._window = self._window, []
+        window.sort(key=itemgetter(0))
+        self._runs.append((0, self._spooled(line for _, line in window)))
+        level = 0
+        while len(self._runs) >= MAX_RUNS and all(
+            run_level == level for run_level, _ in self._runs[-MAX_RUNS:]
+        ):
+            tail = self._runs[-MAX_RUNS:]
+            del self._runs[-MAX_RUNS:]
+            level += 1
+            merged = self._spooled(_encode(row) for row in self._merged(tail))
+            self._runs.append((level, merged))
+
+    def _spooled(self, lines: Iterable[str]) -> Spool:
+        spool = self._stack.enter_context(self._spools.open())
+        for line in lines:
+            spool.append(line)
+        return spool
+
+    @staticmethod
+    def _merged(runs: list[tuple[int, Spool]]) -> Iterator[_Row]:
+        streams = [map(_decode, spool.replay()) for _, spool in runs]
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, key=_by_hash)
 
 
 def _next_batch_size(size: int, *, rows: int, seconds: float) -> int:
@@ -676,17 +721,29 @@ def _timestamp(text: str, *, now: datetime) -> datetime | str:
 
 def _encode(row: _Row) -> str:
     """A validated row as one line of the spool."""
-    key = row.key
     timestamp = row.timestamp.isoformat() if row.timestamp else None
-    fields = [key.channel.value, key.value, key.address_hash, row.topic, row.reason, timestamp]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    fields = [row.channel.value, row.value, row.address_hash, row.topic, row.reason, timestamp]
+    return _ENCODER.encode(fields)
 
 
 def _decode(line: str) -> _Row:
-    channel, value, address_hash, topic, reason, timestamp = json.loads(line)
+    channel, value, address_hash, topic, reason, timestamp = _DECODER.decode(line)
     return _Row(
-        key=AddressKey(channel=Channel(channel), value=value, address_hash=address_hash),
-        topic=topic,
-        reason=reason,
-        timestamp=datetime.fromisoformat(timestamp) if timestamp else None,
+        _CHANNELS[channel],
+        value,
+        address_hash,
+        topic,
+        reason,
+        datetime.fromisoformat(timestamp) if timestamp else None,
     )
+
+
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER: Final = json.JSONDecoder()
+_CHANNELS: Final = {channel.value: channel for channel in Channel}
+_by_hash: Final = itemgetter(2)
+"""A `_Row`'s address hash."""
+_ORDER: Final = b"rows in address-hash order over the whole import\n"
+"""Starts every import's digest. The order a run's rows are written in is part of what
+its progress means (it counts rows in that order), so a run begun by a version that
+wrote in another order (per window, before decision 0027) is not resumed by this one."""

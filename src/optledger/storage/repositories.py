@@ -16,12 +16,15 @@ item, and every `_insert_new`; a one-click's address, topic and message by id) r
 through the unit of work's `CursorExecutor` on the DBAPI cursor; the rest through
 `Connection.execute`. Both see the same transaction and the same values (see `cursor`).
 
-Look-ups by many keys (`find_many`, `states`, `suppressed`, and the erasure helpers) send
-IN lists of at most `IN_CHUNK` values per statement, within SQLite's variable limit.
+Look-ups by many keys (`states`, `suppressed`, and the erasure helpers) send IN lists of
+at most `IN_CHUNK` values per statement, within SQLite's variable limit. An import
+batch's look-ups (`find_many`, `reasons`) send all their keys in one parameter instead:
+a JSON array on SQLite, an array probed key by key on PostgreSQL (`_probing`).
 """
 
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from typing import Any, Final, TypeVar
@@ -29,6 +32,7 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Delete,
     Executable,
     Integer,
@@ -103,6 +107,7 @@ from optledger.storage.tables import (
 
 __all__ = [
     "IN_CHUNK",
+    "PROBE_CHUNK",
     "SqlAddressRepository",
     "SqlApiKeyRepository",
     "SqlConfirmationRepository",
@@ -122,6 +127,9 @@ __all__ = [
 
 IN_CHUNK: Final = 500
 """Most values in one IN list (SQLite allows 32,766 variables; this leaves headroom)."""
+PROBE_CHUNK: Final = 10_000
+"""Most keys in one PostgreSQL probe (`_probing`): one array parameter, so no variable
+limit; an import's batch of thousands is one round trip instead of one per `IN_CHUNK`."""
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -172,11 +180,11 @@ def _ids_from_text(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part)
 
 
-def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
+def _chunks(values: Iterable[_T], *, size: int = IN_CHUNK) -> Iterator[list[_T]]:
     chunk: list[_T] = []
     for value in values:
         chunk.append(value)
-        if len(chunk) == IN_CHUNK:
+        if len(chunk) == size:
             yield chunk
             chunk = []
     if chunk:
@@ -184,10 +192,16 @@ def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
 
 
 def _collect(
-    rows_of: Callable[[list[_K]], Iterable[_Row]], keys: Collection[_K], entry: Callable[[_Row], _V]
+    rows_of: Callable[[list[_K]], Iterable[_Row]],
+    keys: Collection[_K],
+    entry: Callable[[_Row], _V],
+    *,
+    size: int = IN_CHUNK,
 ) -> list[_V]:
-    """`entry` of every row that `rows_of` returns for each chunk of `keys`, in order."""
-    return [entry(row) for chunk in _chunks(dict.fromkeys(keys)) for row in rows_of(chunk)]
+    """`entry` of every row that `rows_of` returns for each chunk of `size` of `keys`, in
+    order."""
+    chunks = _chunks(dict.fromkeys(keys), size=size)
+    return [entry(row) for chunk in chunks for row in rows_of(chunk)]
 
 
 # --- statements --------------------------------------------------------------------------
@@ -285,10 +299,23 @@ def _upsert_idempotency(dialect: str) -> Executable:
 
 @cache
 def _reasons_statement() -> Select[*tuple[Any, ...]]:
+    """SQLite: (hash, reason) of the suppressions of (`:tenant_id`, `:channel`) whose hash
+    is in the JSON array `:keys` (one statement for any number of keys, on the cursor)."""
     return select(suppressions.c.address_hash, suppressions.c.reason).where(
         suppressions.c.tenant_id == bindparam("tenant_id"),
         suppressions.c.channel == bindparam("channel"),
-        suppressions.c.address_hash.in_(bindparam("values", expanding=True)),
+        _among("sqlite", suppressions.c.address_hash),
+    )
+
+
+@cache
+def _keyed_by_json(table: Table, column: str) -> Select[*tuple[Any, ...]]:
+    """SQLite: the rows of `table` of (`:tenant_id`, `:channel`) whose `column` is in the
+    JSON array `:keys`; each key is looked up in the unique index, as an IN list is."""
+    return select(table).where(
+        table.c.tenant_id == bindparam("tenant_id"),
+        table.c.channel == bindparam("channel"),
+        _among("sqlite", table.c[column]),
     )
 
 
@@ -436,46 +463,97 @@ def _new_ids(executor: CursorExecutor, table: Table, count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
-def _sqlite_rows(
-    executor: CursorExecutor, table: Table, rows: Sequence[dict[str, object]]
-) -> tuple[str, list[list[object]]]:
-    """The INSERT of `rows` for `executemany`, and their values in its order, converted
-    as `Plan.values` converts them; each distinct value of a converted column (the
-    batch's few datetimes) is converted once."""
-    names = tuple(rows[0])
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """How rows of some columns of a table go in with one statement on this dialect:
+    `executemany` of the cached INSERT on SQLite, COPY on PostgreSQL."""
+
+    table: Table
+    sql: str
+    copy: bool
+    time: Callable[[datetime], object]
+    """An aware datetime as the database value of a `DateTime` column, as `Plan.values`
+    converts it: the rows arrive as tuples of database values, converted by the caller
+    (a batch's rows share a few datetimes, each converted once)."""
+
+
+def _bulk(executor: CursorExecutor, table: Table, names: tuple[str, ...]) -> _Bulk:
+    """The `_Bulk` of rows that are tuples of `table`'s columns `names`, in that order."""
+    if executor.dialect_name == "postgresql":
+        columns = ", ".join(f'"{name}"' for name in names)
+        return _Bulk(table, f'COPY "{table.name}" ({columns}) FROM STDIN', True, _to_db)
     plan = executor.plan(_insert(table), names)
-    position = {name: index for index, name in enumerate(names)}
-    order = [position[key] for key in plan.keys]
-    values = [[row_values[i] for i in order] for row_values in (list(r.values()) for r in rows)]
-    for index, process in plan.processors:
-        converted: dict[object, object] = {}
-        for row_values in values:
-            value = row_values[index]
-            if value is not None:
-                found = converted.get(value)
-                if found is None:
-                    found = converted[value] = process(value)
-                row_values[index] = found
-    return plan.sql, values
+    converted = {names[index]: process for index, process in plan.processors}
+    if plan.keys != names or not {
+        name for name in converted if isinstance(table.c[name].type, DateTime)
+    } == set(converted):
+        raise ValueError(f"{table.name}: only datetimes may need converting in bulk")
+    process = next(iter(converted.values()), None)
+    if process is None:
+        return _Bulk(table, plan.sql, False, _to_db)
+    return _Bulk(table, plan.sql, False, lambda moment: process(_to_db(moment)))
 
 
-def _insert_many(executor: CursorExecutor, table: Table, rows: Sequence[dict[str, object]]) -> None:
-    """Insert `rows` (dicts with the same keys, in the same order) into `table`; a
+def _insert_rows(executor: CursorExecutor, bulk: _Bulk, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert `rows` (tuples of database values in the order `bulk` was made for); a
     uniqueness clash raises `Conflict` (the transaction must then be rolled back to the
     work's savepoint, which `SqlTransactions` does for a work that raises)."""
     if not rows:
         return
-    names = tuple(rows[0])
     try:
-        if executor.dialect_name == "postgresql":
-            columns = ", ".join(f'"{name}"' for name in names)
-            executor.copy_rows(
-                f'COPY "{table.name}" ({columns}) FROM STDIN', (tuple(r.values()) for r in rows)
-            )
+        if bulk.copy:
+            executor.copy_rows(bulk.sql, rows)
         else:
-            executor.run_many(*_sqlite_rows(executor, table, rows))
+            executor.run_many(bulk.sql, rows)
     except IntegrityError as exc:
-        raise Conflict(f"a row of {table.name} already exists") from exc
+        raise Conflict(f"a row of {bulk.table.name} already exists") from exc
+
+
+_ADDRESS_COLUMNS: Final = (
+    "id",
+    "tenant_id",
+    "channel",
+    "value",
+    "value_digest",
+    "address_hash",
+    "contact_id",
+    "created_at",
+)
+_SUPPRESSION_COLUMNS: Final = (
+    "tenant_id",
+    "channel",
+    "address_hash",
+    "address_id",
+    "reason",
+    "created_at",
+)
+_EVENT_COLUMNS: Final = (
+    "id",
+    "tenant_id",
+    "occurred_at",
+    "action",
+    "outcome",
+    "channel",
+    "address_hash",
+    "address_id",
+    "contact_id",
+    "topic_id",
+    "state",
+    "via",
+    "actor",
+    "device",
+    "entrypoint",
+    "tags",
+    "context",
+    "request_id",
+    "idempotency_key",
+    "locale",
+    "ip",
+    "user_agent",
+    "unsubscribe_request_id",
+    "message_uid",
+    "campaign",
+)
 
 
 # --- row mappings ------------------------------------------------------------------------
@@ -603,12 +681,9 @@ def _event_from_row(row: Record) -> ConsentEvent:
     )
 
 
-def _event_values(
-    event: ConsentEvent, *, texts: tuple[str, str] | None = None
-) -> dict[str, object]:
-    """The event's columns; `texts`: its provenance's tags and context as JSON, if made."""
+def _event_values(event: ConsentEvent) -> dict[str, object]:
+    """The event's columns."""
     provenance = event.provenance
-    tags, context = texts or (_json(list(provenance.tags)), _json(dict(provenance.context)))
     return {
         "tenant_id": event.tenant_id,
         "occurred_at": _to_db(event.occurred_at),
@@ -624,8 +699,8 @@ def _event_values(
         "actor": provenance.actor,
         "device": provenance.device,
         "entrypoint": provenance.entrypoint,
-        "tags": tags,
-        "context": context,
+        "tags": _json(list(provenance.tags)),
+        "context": _json(dict(provenance.context)),
         "request_id": provenance.request_id,
         "idempotency_key": provenance.idempotency_key,
         "locale": provenance.locale,
@@ -978,40 +1053,18 @@ class SqlAddressRepository:
 
     def add_many(
         self, *, tenant_id: int, keys: Sequence[tuple[Channel, str, str]], created_at: datetime
-    ) -> list[Address]:
-        """Insert new addresses, (channel, value, hash) each, without a contact; `Conflict`
-        if one exists already (another process added it since the caller looked)."""
-        created = _to_db(created_at)
+    ) -> list[int]:
+        """Insert new addresses, (channel, value, hash) each, without a contact; their ids.
+        `Conflict` if one exists already (another process added it since the caller looked)."""
+        bulk = _bulk(self._executor, addresses, _ADDRESS_COLUMNS)
+        created = bulk.time(created_at)
         ids = _new_ids(self._executor, addresses, len(keys))
-        _insert_many(
-            self._executor,
-            addresses,
-            [
-                {
-                    "id": address_id,
-                    "tenant_id": tenant_id,
-                    "channel": channel.value,
-                    "value": value,
-                    "value_digest": address_hash,
-                    "address_hash": address_hash,
-                    "contact_id": None,
-                    "created_at": created,
-                }
-                for address_id, (channel, value, address_hash) in zip(ids, keys, strict=True)
-            ],
-        )
-        return [
-            Address(
-                id=address_id,
-                tenant_id=tenant_id,
-                channel=channel,
-                value=value,
-                address_hash=address_hash,
-                contact_id=None,
-                created_at=_from_db(created),
-            )
+        rows = [
+            (address_id, tenant_id, channel.value, value, address_hash, address_hash, None, created)
             for address_id, (channel, value, address_hash) in zip(ids, keys, strict=True)
         ]
+        _insert_rows(self._executor, bulk, rows)
+        return ids
 
     def get(self, tenant_id: int, address_id: int) -> Address | None:
         statement = _select(addresses, ("tenant_id", "id"))
@@ -1085,15 +1138,22 @@ class SqlAddressRepository:
     ) -> dict[str, Address]:
         """The known addresses among `values` (value → its hash), keyed by value."""
         requested = values
-        statement = _select_in(addresses, "value_digest", ("tenant_id", "channel"))
-        if self._connection.dialect.name == "postgresql":
+        if self._executor.dialect_name != "postgresql":
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel.value,
+                "keys": _key_list("sqlite", list(requested.values())),
+            }
+            rows = self._executor.all(_keyed_by_json(addresses, "value_digest"), parameters)
+            found = [_address_from_row(row) for row in rows]
+        else:
             statement = _probing(addresses, "value_digest")
 
-        def rows_of(digests: list[str]) -> Iterable[_Row]:
-            parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
-            return self._connection.execute(statement, parameters)
+            def rows_of(digests: list[str]) -> Iterable[_Row]:
+                parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": digests}
+                return self._connection.execute(statement, parameters)
 
-        found = _collect(rows_of, list(requested.values()), _address_from_row)
+            found = _collect(rows_of, list(requested.values()), _address_from_row, size=PROBE_CHUNK)
         return {address.value: address for address in found if address.value in requested}
 
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]:
@@ -1222,35 +1282,38 @@ class SqlSuppressionRepository:
         statement = _insert_new_statement(self._executor.dialect_name, suppressions)
         return self._executor.first(statement, values) is not None
 
-    def add_many(self, rows: Sequence[Suppression]) -> None:
+    def add_many(self, tenant_id: int, rows: Sequence[ports.NewSuppression]) -> None:
         """Insert suppressions that do not exist yet; `Conflict` if one does."""
-        _insert_many(
-            self._executor,
-            suppressions,
-            [
-                {
-                    "tenant_id": row.tenant_id,
-                    "channel": row.channel.value,
-                    "address_hash": row.address_hash,
-                    "address_id": row.address_id,
-                    "reason": row.reason,
-                    "created_at": _to_db(row.created_at),
-                }
-                for row in rows
-            ],
-        )
+        bulk = _bulk(self._executor, suppressions, _SUPPRESSION_COLUMNS)
+        times: dict[datetime, object] = {}
+        values = []
+        for channel, address_hash, address_id, reason, created_at in rows:
+            created = times.get(created_at)
+            if created is None:
+                created = times[created_at] = bulk.time(created_at)
+            values.append((tenant_id, channel.value, address_hash, address_id, reason, created))
+        _insert_rows(self._executor, bulk, values)
 
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
         """hash → reason, for the hashes among `hashes` that are suppressed."""
-        statement = _reasons_statement()
-        if self._connection.dialect.name == "postgresql":
-            statement = _probing(suppressions, "address_hash")
+        if self._executor.dialect_name != "postgresql":
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel.value,
+                "keys": _key_list("sqlite", hashes),
+            }
+            rows = self._executor.raw_rows(_reasons_statement(), parameters)
+            return {str(address_hash): str(reason) for address_hash, reason in rows}
+        statement = _probing(suppressions, "address_hash")
 
         def rows_of(chunk: list[str]) -> Iterable[_Row]:
             parameters = {"tenant_id": tenant_id, "channel": channel.value, "values": chunk}
             return self._connection.execute(statement, parameters)
 
-        return dict(_collect(rows_of, hashes, lambda row: (str(row.address_hash), str(row.reason))))
+        pairs = _collect(
+            rows_of, hashes, lambda row: (str(row.address_hash), str(row.reason)), size=PROBE_CHUNK
+        )
+        return dict(pairs)
 
     def set_reason(self, tenant_id: int, channel: Channel, address_hash: str, reason: str) -> None:
         self._connection.execute(
@@ -1359,22 +1422,63 @@ class SqlEventRepository:
         new_id: int = row.id
         return new_id
 
-    def add_many(self, events: Sequence[ConsentEvent]) -> list[int]:
-        """Append the events (their `id`s are ignored); returns the new ids, in order."""
-        ids = _new_ids(self._executor, consent_events, len(events))
-        # The events of a batch share their provenance: its JSON columns are made once.
-        provenances: dict[int, tuple[str, str]] = {}
-        rows = []
-        for event_id, event in zip(ids, events, strict=True):
-            provenance = event.provenance
-            texts = provenances.get(id(provenance))
-            if texts is None:
-                texts = provenances[id(provenance)] = (
-                    _json(list(provenance.tags)),
-                    _json(dict(provenance.context)),
-                )
-            rows.append({"id": event_id, **_event_values(event, texts=texts)})
-        _insert_many(self._executor, consent_events, rows)
+    def add_imported(
+        self,
+        *,
+        tenant_id: int,
+        occurred_at: datetime,
+        provenance: Provenance,
+        rows: Sequence[ports.ImportedEvent],
+    ) -> list[int]:
+        """Append one event per row, each a tuple in `_EVENT_COLUMNS` order made straight
+        from the row (no event objects); returns the new ids, in order."""
+        bulk = _bulk(self._executor, consent_events, _EVENT_COLUMNS)
+        ids = _new_ids(self._executor, consent_events, len(rows))
+        at = bulk.time(occurred_at)
+        p = provenance
+        shared = (
+            p.via,
+            p.actor,
+            p.device,
+            p.entrypoint,
+            _json(list(p.tags)),
+            _json(dict(p.context)),
+            p.request_id,
+            p.idempotency_key,
+            p.locale,
+            p.ip,
+            p.user_agent,
+            None,  # unsubscribe_request_id
+            None,  # message_uid
+            None,  # campaign
+        )
+        values = [
+            (
+                event_id,
+                tenant_id,
+                at,
+                action.value,
+                outcome.value,
+                channel.value,
+                address_hash,
+                address_id,
+                contact_id,
+                topic_id,
+                None if state is None else state.value,
+                *shared,
+            )
+            for event_id, (
+                action,
+                outcome,
+                channel,
+                address_hash,
+                address_id,
+                contact_id,
+                topic_id,
+                state,
+            ) in zip(ids, rows, strict=True)
+        ]
+        _insert_rows(self._executor, bulk, values)
         return ids
 
     def query(
@@ -1762,13 +1866,18 @@ class SqlCheckRepository:
     def all_suppressed(
         self, *, tenant_id: int, channel: Channel, limit: int
     ) -> ports.SuppressedSet | None:
-        parameters = {"tenant_id": tenant_id, "channel": channel.value, "limit": limit + 1}
-        rows = self._executor.raw_rows(_all_suppressed_statement(), parameters)
-        if len(rows) > limit:
+        parameters = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "limit": limit + 1,
+            "separator": _LINE,
+        }
+        statement = _all_suppressed_statement(self._executor.dialect_name)
+        (count, values, hashes), *_ = self._executor.raw_rows(statement, parameters)
+        if count > limit:
             return None
         return ports.SuppressedSet(
-            values=[value for value, _ in rows if value is not None],
-            hashes={address_hash for value, address_hash in rows if value is None},
+            values=values or "", hashes=set(hashes.split(_LINE)) if hashes else set()
         )
 
     def all_states(
@@ -1822,16 +1931,28 @@ def _suppressed_among_statement(dialect_name: str) -> Select[str]:
     )
 
 
+_LINE: Final = "\n"
+"""What `_all_suppressed_statement` puts between two values (or hashes)."""
+
+
 @cache
-def _all_suppressed_statement() -> Select[str | None, str]:
-    """Each suppression: the value of its address where the database still holds it (an
-    address row counts only with the suppression's own hash, so a value is given exactly
-    when its hash is suppressed), otherwise (an erased address, or one never stored) its
-    keyed hash; the other column null."""
-    return (
+def _all_suppressed_statement(dialect_name: str) -> Select[int, str | None, str | None]:
+    """One row: how many suppressions (up to the "limit" parameter), the values of their
+    addresses where the database still holds them, and the keyed hashes of the rest, each
+    joined by the "separator" parameter (NULL where none). An address row counts only
+    with the suppression's own hash, so a value is given exactly when its hash is
+    suppressed; a value that holds the separator is given by its hash instead.
+
+    Joined in the database, one row instead of one each (hundreds of thousands, a Python
+    tuple and string each); on SQLite read through the index that holds each
+    suppression's address id and hash in address order: no suppression row is visited,
+    and the addresses are visited in the order they are stored (decision 0028)."""
+    separator = bindparam("separator", type_=String)
+    kept = and_(addresses.c.id.is_not(None), ~addresses.c.value.contains(separator))
+    each = (
         select(
-            addresses.c.value,
-            case((addresses.c.id.is_(None), suppressions.c.address_hash)).label("address_hash"),
+            case((kept, addresses.c.value)).label("value"),
+            case((kept, None), else_=suppressions.c.address_hash).label("address_hash"),
         )
         .join_from(
             suppressions,
@@ -1847,6 +1968,13 @@ def _all_suppressed_statement() -> Select[str | None, str]:
             suppressions.c.channel == bindparam("channel"),
         )
         .limit(bindparam("limit", type_=Integer))
+        .subquery()
+    )
+    joined = func.string_agg if dialect_name == "postgresql" else func.group_concat
+    return select(
+        func.count().label("count"),
+        joined(each.c.value, separator).label("values"),
+        joined(each.c.address_hash, separator).label("hashes"),
     )
 
 

@@ -79,7 +79,7 @@ from sqlalchemy import Connection, Engine, QueuePool, RootTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from optledger.domain.errors import Unavailable
-from optledger.domain.ports import UnitOfWork
+from optledger.domain.ports import Completion, UnitOfWork
 from optledger.storage.cursor import CursorExecutor
 from optledger.storage.engine import (
     for_reading,
@@ -123,7 +123,7 @@ class CommitFailed(Unavailable):
 @dataclass(slots=True, eq=False)
 class _Job:
     work: Callable[[UnitOfWork], Any]
-    future: Future[Any]
+    future: Completion[Any]
     value: Any = None
     error: BaseException | None = None
     """Set when the work itself failed: final, whatever happens to the transaction."""
@@ -177,12 +177,17 @@ class SqlTransactions:
     def submit(self, work: Callable[[UnitOfWork], T]) -> Future[T]:
         """Queue `work` for the writer; its future resolves once it is committed."""
         future: Future[T] = Future()
+        self.submit_into(work, future)
+        return future
+
+    def submit_into(self, work: Callable[[UnitOfWork], T], completion: Completion[T]) -> None:
+        """Queue `work` for the writer; `completion` hears its outcome once it is
+        committed (or has failed), from the writer's thread."""
         with self._lock:
             if self._closed:
                 raise TransactionsClosed
             self._ensure_writer()
-            self._queue.put(_Job(work=work, future=future))
-        return future
+            self._queue.put(_Job(work=work, future=completion))
 
     def read(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a read-only transaction in the calling thread."""

@@ -2,15 +2,19 @@
 and answers them as the application would."""
 
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from optledger.api.express import ExpressFastAPI, ExpressLane
+from optledger.api.express import ExpressFastAPI, ExpressLane, query_pairs
 from optledger.api.rest.direct import DirectRoute
 
 
@@ -119,3 +123,33 @@ def test_a_mount_after_a_route_under_its_prefix_stays_with_the_router():
 
     app.mount("/u", Starlette())
     assert ExpressLane(app)._mounts == []
+
+
+@settings(max_examples=2000)
+@given(
+    st.lists(
+        st.sampled_from(["a", "=", "&", "%", "+", "%20", "%4", "%zz", "%C3%A9", "%ff", "é", " "]),
+        max_size=16,
+    ).map("".join)
+)
+def test_query_pairs_are_those_starlette_reads(text):
+    query = text.encode()
+
+    assert query_pairs(query) == list(QueryParams(query).multi_items())
+
+
+def test_the_lane_reads_the_query_of_its_routes_as_the_router_does():
+    app = ExpressFastAPI()
+    router = APIRouter(route_class=DirectRoute)
+
+    @router.get("/echo")
+    def echo(request: Request) -> list[list[str]]:
+        return [list(pair) for pair in request.query_params.multi_items()]
+
+    app.include_router(router)
+    query = "a=1&a=%C3%A9+x&b&=c&d=%zz&e=+"
+
+    with TestClient(app) as client:
+        answer = client.get(f"/echo?{query}")
+
+    assert answer.json() == [list(pair) for pair in parse_qsl(query, keep_blank_values=True)]

@@ -5,8 +5,10 @@ from optledger.domain.errors import Conflict, FieldError, InvalidInput
 from optledger.domain.links import ListUnsubscribeHeaders
 from optledger.domain.model import ConsentMode
 from optledger.domain.policy import Reason
+from optledger.services import checks, list_checks
+from optledger.services.list_checks import ListCheckChunk
 from optledger.services.messages import MessageSpec
-from optledger.services.results import CheckResult, RegisteredMessage
+from optledger.services.results import CheckResult, LineCheckResult, RegisteredMessage
 from optledger.services.targets import AddressTarget
 from tests.builders import PUBLIC_URL, every_check_verdict
 from tests.unit.conftest import API
@@ -124,3 +126,37 @@ def test_a_topic_created_after_a_check_of_it_is_found(services, tenant_id):
         tenant_id=tenant_id, key="later", name="Later", consent_mode=ConsentMode.OPT_OUT
     )
     assert check() is Reason.OPT_OUT_DEFAULT
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 3])
+def test_a_long_list_is_answered_in_order_however_many_pieces_run_at_once(
+    services, tenant_id, monkeypatch, parallel
+):
+    """Pieces answered side by side come back in list order, and a line that is not UTF-8
+    is raised only after every piece before it was answered."""
+    monkeypatch.setattr(checks, "LIST_BATCH", 2)
+    monkeypatch.setattr(checks, "PARALLEL", parallel)
+    monkeypatch.setattr(list_checks, "PIECE_BYTES", 40)
+    services.subscriptions.unsubscribe(
+        tenant_id=tenant_id,
+        target=AddressTarget(EMAIL, "u7@example.com"),
+        topics=None,
+        provenance=API,
+    )
+    lines = [f"U{n}@example.com\n".encode() for n in range(60)]
+    chunks = [b"".join(lines), b"\xff@example.com\n"]
+
+    answered = services.checks.check_list_chunks(
+        tenant_id=tenant_id, topic="digest", channel=EMAIL, chunks=chunks, encode=list_results
+    )
+    got: list[LineCheckResult] = []
+    with pytest.raises(InvalidInput) as raised:
+        got.extend(result for results in answered for result in results)
+
+    assert [e.field for e in raised.value.errors] == ["line 61"]
+    assert [(r.line, r.address) for r in got] == [(n + 1, f"u{n}@example.com") for n in range(60)]
+    assert [r.line for r in got if not r.allowed] == [8]
+
+
+def list_results(chunk: ListCheckChunk) -> list[LineCheckResult]:
+    return list(chunk.results())

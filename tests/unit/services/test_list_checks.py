@@ -1,6 +1,8 @@
 """The columnar list check (`services.list_checks`) answers each line exactly as the
 per-line normalisation does, and cuts its input into pieces at line ends."""
 
+from dataclasses import replace
+
 import polars as pl
 import pytest
 
@@ -8,10 +10,12 @@ from optledger.domain.channels import Channel, normalise_addresses
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import SubscriptionState
 from optledger.domain.policy import Decision, Reason
+from optledger.domain.ports import SuppressedSet
 from optledger.services import list_checks
 from optledger.services.list_checks import (
     ListCheckChunk,
     Verdicts,
+    WholeSuppressions,
     answer_piece,
     normalise_piece,
     pieces,
@@ -95,3 +99,45 @@ def test_a_line_that_is_not_utf8_is_named():
     with pytest.raises(InvalidInput) as raised:
         list(pieces(chunks, first_lines=2))
     assert [(e.field, e.reason) for e in raised.value.errors] == [("line 4", "is not UTF-8 text")]
+
+
+def test_the_whole_suppressions_search_decides_where_hashes_agree():
+    """A line whose slot a value marked is suppressed only if it is one of the values:
+    slots marked by other values (all of them, forced here) change nothing; a null is
+    not suppressed."""
+    whole = WholeSuppressions.of(SuppressedSet(values="b@x.io\nd@x.io", hashes=set()))
+    lines = pl.Series("address", ["a@x.io", "b@x.io", None, "c@x.io", "d@x.io"])
+    colliding = replace(whole, slots=pl.repeat(value=True, n=len(whole.slots), eager=True))
+
+    assert whole.flags(lines, hash_of=_no_hashing).to_list() == [False, True, False, False, True]
+    assert colliding.flags(lines, hash_of=_no_hashing).to_list() == [
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert (
+        WholeSuppressions.of(SuppressedSet(values="", hashes=set()))
+        .flags(lines, hash_of=_no_hashing)
+        .to_list()
+        == [False] * 5
+    )
+
+
+def test_the_whole_suppressions_hash_only_the_lines_not_found_by_value():
+    asked: list[list[str]] = []
+
+    def hash_of(*, values: list[str]) -> list[str]:
+        asked.append(values)
+        return [f"#{value}" for value in values]
+
+    whole = WholeSuppressions.of(SuppressedSet(values="b@x.io", hashes={"#c@x.io"}))
+    lines = pl.Series("address", ["a@x.io", "b@x.io", None, "c@x.io"])
+
+    assert whole.flags(lines, hash_of=hash_of).to_list() == [False, True, False, True]
+    assert asked == [["a@x.io", "c@x.io"]]
+
+
+def _no_hashing(*, values: list[str]) -> list[str]:
+    raise AssertionError(f"hashed {values}")

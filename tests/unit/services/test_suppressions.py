@@ -292,9 +292,15 @@ def exported_addresses(services, tenant_id) -> set[str]:
     return {row.address for row in page.rows}
 
 
-@pytest.fixture(params=[20_000, 150], ids=["one-window", "many-windows"])
+@pytest.fixture(
+    params=[(20_000, 32), (150, 32), (40, 3)], ids=["one-window", "many-windows", "merged-runs"]
+)
 def windows(request, monkeypatch):
-    monkeypatch.setattr(suppressions, "SORT_WINDOW", request.param)
+    """One sorted run, seven, or 25 of which every three are merged into one (and every
+    three of those again)."""
+    window, runs = request.param
+    monkeypatch.setattr(suppressions, "SORT_WINDOW", window)
+    monkeypatch.setattr(suppressions, "MAX_RUNS", runs)
 
 
 @pytest.mark.usefixtures("batches_of_100", "windows")
@@ -320,8 +326,20 @@ def test_a_failed_import_keeps_its_batches_and_a_rerun_resumes_after_them(
     assert len(transactions.store.import_runs) == 1
 
 
-def test_rows_of_one_address_keep_their_file_order(services, tenant_id, monkeypatch):
+@pytest.mark.usefixtures("batches_of_100", "windows")
+def test_rows_are_written_in_hash_order_over_the_whole_import(services, tenant_id, transactions):
+    run(services, tenant_id, many(1_000))
+
+    events = sorted(transactions.store.events.values(), key=lambda e: e.id)
+    hashes = [e.address_hash for e in events]
+    assert len(set(hashes)) == 1_000
+    assert hashes == sorted(hashes)
+
+
+@pytest.mark.parametrize("runs", [32, 2])
+def test_rows_of_one_address_keep_their_file_order(services, tenant_id, monkeypatch, runs):
     monkeypatch.setattr(suppressions, "SORT_WINDOW", 4)
+    monkeypatch.setattr(suppressions, "MAX_RUNS", runs)
     text = "email,reason\n" + "".join(
         f"{name}@example.com,{reason}\n"
         for name, reason in [("b", "first"), ("a", "1"), ("b", "second"), ("c", "x")] * 3

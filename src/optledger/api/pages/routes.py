@@ -9,7 +9,6 @@ Whatever is wrong with a link's token, every route answers the same 404 page (no
 Nothing here logs the path: it carries the token.
 """
 
-import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from optledger.api.completions import LoopCompletion
 from optledger.api.pages.forms import BodyTooLargeError, is_one_click, parse_form, read_body
 from optledger.api.pages.i18n import choose_locale, explicit_locale
 from optledger.api.pages.render import ASSETS, BrandView, Renderer, plain, security_headers
@@ -36,6 +36,7 @@ from optledger.domain.errors import (
 )
 from optledger.domain.model import Provenance
 from optledger.services.links import LeaveScope, LinkPage, LinkService
+from optledger.services.results import Change
 
 __all__ = ["PageHandlers"]
 
@@ -229,11 +230,11 @@ class PageHandlers:
             return plain(ONE_CLICK_BAD_BODY, status=400)
         provenance = _provenance(request, via="one_click", locale=None)
         try:
-            await asyncio.wrap_future(
-                self._links.submit_one_click(
-                    token=request.path_params["token"], provenance=provenance
-                )
+            committed = LoopCompletion[Change]()
+            self._links.submit_one_click(
+                token=request.path_params["token"], provenance=provenance, completion=committed
             )
+            await committed
         except InvalidLinkToken:
             return plain(ONE_CLICK_NOT_FOUND, status=404)
         except Forbidden:

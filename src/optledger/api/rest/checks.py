@@ -192,7 +192,11 @@ async def check_list(
     try:
         await anyio.to_thread.run_sync(_check_utf8, body)
         answered = services(request).checks.check_list_chunks(
-            tenant_id=principal.tenant_id, topic=topic, channel=channel, chunks=_blocks(body)
+            tenant_id=principal.tenant_id,
+            topic=topic,
+            channel=channel,
+            chunks=_blocks(body),
+            encode=_csv_rows if as_csv else ListCheckChunk.ndjson,
         )
     except BaseException:
         body.close()
@@ -240,12 +244,16 @@ def _blocks(body: IO[bytes]) -> Iterator[bytes]:
         yield block
 
 
+def _csv_rows(chunk: ListCheckChunk) -> bytes:
+    return chunk.csv(header=False)
+
+
 async def _answers(
-    answered: Iterator[ListCheckChunk], *, body: IO[bytes], as_csv: bool
+    answered: Iterator[bytes], *, body: IO[bytes], as_csv: bool
 ) -> AsyncIterator[bytes]:
-    """Each answered piece, encoded; each piece is answered in a worker thread."""
+    """Each answered piece, encoded (where it was answered, off the event loop)."""
     with body:
         if as_csv:
             yield (",".join(COLUMNS) + "\n").encode()
         while (chunk := await anyio.to_thread.run_sync(partial(next, answered, None))) is not None:
-            yield chunk.csv(header=False) if as_csv else chunk.ndjson()
+            yield chunk

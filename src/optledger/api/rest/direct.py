@@ -92,15 +92,16 @@ class _Plan:
     """What one node of a route's dependency graph takes from a request."""
 
     steps: tuple["_Step", ...]
-    path_params: _Params
-    query_params: _Params
-    header_params: _Params
-    cookie_params: _Params
     body_params: list[ModelField]
     single_body: ModelField | None
     """The one body parameter, when the body is that parameter itself (not embedded)."""
     request_names: tuple[str, ...]
     """The parameters that take the request itself (`Request`, `HTTPConnection`)."""
+    sources: tuple[tuple[_Params, Callable[[Request], Mapping[str, Any]]], ...]
+    """The kinds of parameter this node has (path, query, header, cookie), each with
+    where in the request it reads them: a source is read only by a node with such
+    parameters (parsing the query string and the cookies of every request showed in the
+    profile of the hot paths)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,18 +294,10 @@ async def _solve(
         if step.name is not None:
             values[step.name] = solved
         cache.setdefault(step.call, solved)
-    # Each source is read only by a node that has such parameters: parsing the query
-    # string and the cookies of every request showed in the profile of the hot paths.
-    for kind, source in (
-        (plan.path_params, attrgetter("path_params")),
-        (plan.query_params, attrgetter("query_params")),
-        (plan.header_params, attrgetter("headers")),
-        (plan.cookie_params, attrgetter("cookies")),
-    ):
-        if kind.fields:
-            found, field_errors = _parameters(kind, source(request))
-            values.update(found)
-            errors += field_errors
+    for kind, source in plan.sources:
+        found, field_errors = _parameters(kind, source(request))
+        values.update(found)
+        errors += field_errors
     if plan.single_body is not None and not embed_body_fields and body is not Undefined:
         field = plan.single_body
         value, body_errors = field.validate(body, {}, loc=("body",))
@@ -374,16 +367,22 @@ def _plan(dependant: Dependant) -> _Plan:
     body_params = list(dependant.body_params)
     return _Plan(
         steps=tuple(_step(sub) for sub in dependant.dependencies),
-        path_params=_params(dependant.path_params),
-        query_params=_params(dependant.query_params),
-        header_params=_params(dependant.header_params),
-        cookie_params=_params(dependant.cookie_params),
         body_params=body_params,
         single_body=_single_body(body_params),
         request_names=tuple(
             name
             for name in (dependant.http_connection_param_name, dependant.request_param_name)
             if name is not None
+        ),
+        sources=tuple(
+            (kind, attrgetter(source))
+            for kind, source in (
+                (_params(dependant.path_params), "path_params"),
+                (_params(dependant.query_params), "query_params"),
+                (_params(dependant.header_params), "headers"),
+                (_params(dependant.cookie_params), "cookies"),
+            )
+            if kind.fields
         ),
     )
 

@@ -50,7 +50,6 @@ anyway; the response is still sent (a retry would run the use case again, which 
 consent changes records a `repeated` event) and the failure is logged, by its type only.
 """
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -62,6 +61,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from optledger.api.completions import LoopCompletion
 from optledger.api.guard import describe
 from optledger.api.rest.auth import required_scope
 from optledger.api.rest.errors import (
@@ -213,7 +213,8 @@ class IdempotencyMiddleware:
         self, response: "_Captured", *, caller: _Caller, key: str, request: str
     ) -> StoredResponse | None:
         try:
-            kept = self._services.idempotency.submit_store(
+            kept = LoopCompletion[StoredResponse]()
+            self._services.idempotency.submit_store(
                 principal=caller.principal,
                 credential=caller.secret,
                 key=key,
@@ -221,8 +222,9 @@ class IdempotencyMiddleware:
                 status=response.status,
                 content_type=response.content_type,
                 body=response.body,
+                completion=kept,
             )
-            return await asyncio.wrap_future(kept)
+            return await kept
         except Exception as exc:  # the response is sent all the same
             _log.error(
                 "the response to an idempotent request could not be stored: %s", describe(exc)

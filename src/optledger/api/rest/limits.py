@@ -13,7 +13,6 @@ answers the `413` itself when the exception reaches it before a response has sta
 from collections.abc import Mapping
 from typing import Final
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,7 +75,11 @@ class BodyLimits:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
-    if value is None or not value.isascii() or not value.isdigit():
-        return None
-    return int(value)
+    """The declared `Content-Length` (the first, as Starlette's `Headers` reads it), if a
+    number. A scan of the raw fields: ASGI names are lowercase, and a `Headers` built per
+    request, raising `KeyError` inside for the many requests without a body, cost more."""
+    for name, raw in scope["headers"]:
+        if name == b"content-length":
+            value: str = raw.decode("latin-1")
+            return int(value) if value.isascii() and value.isdigit() else None
+    return None

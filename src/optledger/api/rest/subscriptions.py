@@ -1,9 +1,8 @@
 """`/v1/subscriptions`, `/v1/unsubscribe`, `/v1/resubscribe`: consent changes, at once."""
 
-import asyncio
-
 from fastapi import APIRouter, Depends, Request
 
+from optledger.api.completions import LoopCompletion
 from optledger.api.rest.auth import Writer
 from optledger.api.rest.common import Door, idempotency_key, require_json, services
 from optledger.api.rest.direct import DirectRoute
@@ -18,6 +17,7 @@ from optledger.api.rest.schemas import (
     SubscribeOut,
     UnsubscribeIn,
 )
+from optledger.services.results import ChangeResult
 
 __all__ = ["router"]
 
@@ -74,14 +74,16 @@ async def unsubscribe(
     """Unsubscribe the target from `topics`, or from everything when `topics` is omitted
     or null. Repeating it succeeds, with outcome `repeated`. `404` for an unknown contact
     or message; `403` for a topic that cannot be unsubscribed from."""
-    committed = services(request).subscriptions.submit_unsubscribe(
+    committed = LoopCompletion[ChangeResult]()
+    services(request).subscriptions.submit_unsubscribe(
         tenant_id=principal.tenant_id,
         target=body.target(),
         topics=body.topics,
         notify=body.notify,
         provenance=door.provenance(body),
+        completion=committed,
     )
-    result = await asyncio.wrap_future(committed)
+    result = await committed
     return ChangesOut.of(result.changes)
 
 
