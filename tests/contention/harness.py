@@ -4,7 +4,8 @@ One run: a fresh data directory (its SQLite file, or the PostgreSQL database
 `database_url` names); a tenant, an opt-out topic `news`, and messages registered for
 the one-click half of the opt-outs; `optledger serve` on a free port. Then `optledger
 import suppressions` of `rows` new addresses starts as a second process, and once its
-write pass has begun, one client sends `opt_outs` opt-outs at a steady `rate`,
+write pass has begun, one client sends `opt_outs` opt-outs at a steady `rate` (faster
+if the import is ahead of it: `SPREAD`),
 alternately `POST /v1/unsubscribe` (REST) and `POST /u/{token}` with
 `List-Unsubscribe=One-Click` (RFC 8058), each followed at once by `GET /v1/checks` of its
 address. Afterwards every opt-out's address history is read back.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from optledger.storage.engine import make_engine
 from optledger.storage.tables import import_runs
@@ -31,6 +32,10 @@ from tests.live import free_port, peak_rss_mb, reap, wait_until_ready
 
 OPTLEDGER = [sys.executable, "-m", "optledger"]
 TOPIC = "news"
+SPREAD = 0.8
+"""Opt-out n of N is sent at n / `rate` seconds into the write pass, or sooner, once the
+import has applied n / N of this share of its rows: a fast import still has every
+opt-out fall inside its write pass, with the last fifth of its rows still to write."""
 
 
 @dataclass
@@ -173,19 +178,13 @@ def _prepare(http: httpx2.Client, count: int) -> list[tuple[OptOut, str | None]]
     return planned
 
 
-def _writing(url: str) -> tuple[bool, bool]:
-    """(the import's write pass has begun, it has finished), read from its import run."""
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        with engine.connect() as connection:
-            row = connection.execute(
-                select(import_runs.c.applied, import_runs.c.finished_at)
-            ).first()
-    finally:
-        engine.dispose()
+def _progress(engine: Engine) -> tuple[int, bool]:
+    """(rows the import has applied, whether it has finished), read from its import run."""
+    with engine.connect() as connection:
+        row = connection.execute(select(import_runs.c.applied, import_runs.c.finished_at)).first()
     if row is None:
-        return False, False
-    return row.applied > 0, row.finished_at is not None
+        return 0, False
+    return row.applied, row.finished_at is not None
 
 
 def _race(
@@ -199,6 +198,7 @@ def _race(
     rate: float,
 ) -> Result:
     result = Result(rows=rows)
+    progress = make_engine(url, pool_size=1, max_overflow=0)
     started = time.monotonic()
     stdout, stderr = source.with_suffix(".out"), source.with_suffix(".err")
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -210,25 +210,28 @@ def _race(
         )
     usage = None
     try:
-        while not _writing(url)[0]:
+        while _progress(progress)[0] == 0:
             usage = reap(importer, block=False)
             if usage is not None:
                 break
             time.sleep(0.05)
-        interval = 1 / rate
-        next_at = time.monotonic()
-        for opt_out, path in planned:
-            time.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += interval
+        began = time.monotonic()
+        for number, (opt_out, path) in enumerate(planned):
+            due = began + number / rate
+            after = SPREAD * rows * number // len(planned)
+            while usage is None and time.monotonic() < due and _progress(progress)[0] < after:
+                time.sleep(0.01)
+                usage = reap(importer, block=False)
             _send(http, opt_out, path)
             if usage is None:
                 usage = reap(importer, block=False)
-            opt_out.during_import = usage is None and not _writing(url)[1]
+            opt_out.during_import = usage is None and not _progress(progress)[1]
             result.opt_outs.append(opt_out)
         if usage is None:
             usage = reap(importer, block=True)
         result.import_seconds = time.monotonic() - started
     finally:
+        progress.dispose()
         if importer.returncode is None:
             importer.kill()
             reap(importer, block=True)
