@@ -1,22 +1,29 @@
 """The services over real SQLite and PostgreSQL, through group commit."""
 
+import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
+from sqlalchemy import select
 
 from optledger.domain.channels import Channel
 from optledger.domain.errors import InvalidInput
 from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
+from optledger.domain.suppressions import UNSUBSCRIBED
 from optledger.services import Services, checks
 from optledger.services.checks import MAX_CHECK_BATCH
 from optledger.services.contacts import HistoryQuery
+from optledger.services.context import SuppressAddress
 from optledger.services.targets import AddressTarget, ContactTarget
+from optledger.storage import tables
 from optledger.storage.engine import make_engine
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import every_check_verdict, service_context
@@ -328,3 +335,138 @@ def test_replaying_the_ledger_yields_the_stored_state_on_sql(worlds):
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+def _ledger_of(engine, tenant_id: int) -> tuple[list, list, list]:
+    """The tenant's addresses, events and outbox notices in id order, named by what they
+    are rather than by their ids (which differ between tenants)."""
+    with engine.connect() as connection:
+        addresses = connection.execute(
+            select(tables.addresses.c.id, tables.addresses.c.value)
+            .where(tables.addresses.c.tenant_id == tenant_id)
+            .order_by(tables.addresses.c.id)
+        ).all()
+        value_of = {row.id: row.value for row in addresses}
+        events = connection.execute(
+            select(tables.consent_events)
+            .where(tables.consent_events.c.tenant_id == tenant_id)
+            .order_by(tables.consent_events.c.id)
+        ).all()
+        rank_of = {row.id: rank for rank, row in enumerate(events)}
+        notices = connection.execute(
+            select(tables.outbox.c.kind, tables.outbox.c.payload, tables.outbox.c.run_at)
+            .where(tables.outbox.c.tenant_id == tenant_id)
+            .order_by(tables.outbox.c.id)
+        ).all()
+        suppressed = connection.execute(
+            select(tables.suppressions.c.address_id, tables.suppressions.c.reason)
+            .where(tables.suppressions.c.tenant_id == tenant_id)
+            .order_by(tables.suppressions.c.address_id)
+        ).all()
+    return (
+        [row.value for row in addresses],
+        [
+            (value_of.get(row.address_id), row.action, row.outcome, row.via, row.occurred_at)
+            for row in events
+        ],
+        [
+            (kind, rank_of[json.loads(payload)["event_id"]], run_at)
+            for kind, payload, run_at in notices
+        ]
+        + [(value_of[row.address_id], row.reason) for row in suppressed],
+    )
+
+
+class TickingClock:
+    """A clock one millisecond later at every reading, from `start` again on `reset()`:
+    the order in which works read it shows in the rows."""
+
+    start = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.at = self.start
+
+    def now(self) -> datetime:
+        self.at += timedelta(milliseconds=1)
+        return self.at
+
+    def reset(self) -> None:
+        self.at = self.start
+
+
+def test_unsubscribes_run_together_leave_what_they_leave_one_by_one(engine, transactions):
+    clock = TickingClock()
+    ctx = service_context(transactions=transactions, clock=clock)
+    services = Services.build(ctx)
+    tenants = [services.tenants.create_tenant(name=name).tenant.id for name in ("one", "two")]
+    wanted = [
+        "new1@example.com",
+        "old@example.com",
+        "gone@example.com",
+        "new2@example.com",
+        "NEW1@example.com",  # the first address again: the works after it run after it
+        "new3@example.com",
+        "gone@example.com",
+        "new4@example.com",
+        "new4@example.com",
+    ]
+    results = []
+    for tenant_id in tenants:
+        clock.reset()
+        services.topics.create_topic(
+            tenant_id=tenant_id, key="digest", name="Digest", consent_mode=ConsentMode.OPT_OUT
+        )
+        services.subscriptions.subscribe(
+            tenant_id=tenant_id,
+            channel=EMAIL,
+            address="old@example.com",
+            topic="digest",
+            provenance=API,
+        )
+        services.subscriptions.unsubscribe(
+            tenant_id=tenant_id,
+            target=AddressTarget(EMAIL, "gone@example.com"),
+            topics=None,
+            provenance=API,
+        )
+        tenant = ctx.tenant(tenant_id)
+        works = [
+            SuppressAddress(
+                ctx=ctx,
+                tenant_id=tenant_id,
+                key=ctx.address_key(tenant=tenant, channel=EMAIL, raw=address),
+                reason=UNSUBSCRIBED,
+                provenance=API,
+            )
+            for address in wanted
+        ]
+        if tenant_id == tenants[0]:
+            results.append(transactions.write(partial(SuppressAddress.combine, works=works)))
+        else:
+            results.append([transactions.write(work) for work in works])
+
+    together, one_by_one = results
+    assert [result.changes[0].event_id for result in together] == sorted(
+        result.changes[0].event_id for result in together
+    )
+
+    def described(result):
+        (change,) = result.changes
+        return (change.channel, change.address, change.topic, change.action, change.outcome)
+
+    assert [described(r) for r in together] == [described(r) for r in one_by_one]
+    assert [described(r)[4] for r in together] == [
+        Outcome.CHANGED,
+        Outcome.CHANGED,
+        Outcome.REPEATED,
+        Outcome.CHANGED,
+        Outcome.REPEATED,
+        Outcome.CHANGED,
+        Outcome.REPEATED,
+        Outcome.CHANGED,
+        Outcome.REPEATED,
+    ]
+    assert _ledger_of(engine, tenants[0]) == _ledger_of(engine, tenants[1])
+    for tenant_id in tenants:
+        report = services.contacts.verify_ledger(tenant_id=tenant_id)
+        assert report.differences == ()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select
@@ -25,7 +25,13 @@ from optledger.domain.model import (
 )
 from optledger.domain.ports import EventFilter, UnitOfWork
 from optledger.storage import tables
-from optledger.storage.transactions import CommitFailed, SqlTransactions, TransactionsClosed
+from optledger.storage.transactions import (
+    CommitFailed,
+    SqlTransactions,
+    TransactionsClosed,
+    _Job,
+    _runs,
+)
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 WAIT = 30.0
@@ -475,3 +481,88 @@ def test_close_closes_idle_readers(engine: Engine) -> None:
     transactions.close()
     assert kept.closed
     assert transactions._readers._idle == []
+
+
+class Combining:
+    """A work adding a tenant that may run together with others (`combine`)."""
+
+    calls: ClassVar[list[list[str]]] = []
+    fail: ClassVar[bool] = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, uow: UnitOfWork) -> int:
+        return add_tenant(self.name)(uow)
+
+    @staticmethod
+    def combine(uow: UnitOfWork, works: Sequence[object]) -> list[object]:
+        names = [work.name for work in works if isinstance(work, Combining)]
+        Combining.calls.append(names)
+        values: list[object] = [add_tenant(name)(uow) for name in names]
+        if Combining.fail:
+            raise Boom
+        return values
+
+
+@pytest.fixture
+def combining() -> Iterator[type[Combining]]:
+    Combining.calls = []
+    Combining.fail = False
+    yield Combining
+    Combining.calls = []
+    Combining.fail = False
+
+
+def test_works_that_combine_run_together_on_postgresql_only(
+    engine: Engine,
+    transactions: SqlTransactions,
+    pool: ThreadPoolExecutor,
+    combining: type[Combining],
+) -> None:
+    works = [combining(f"t{n}") for n in range(6)]
+    gate, held, futures = queue_behind_gate(transactions, pool, works)
+    gate.open()
+    held.result(WAIT)
+    values = [future.result(WAIT) for future in futures]
+    ids = tenant_ids(engine)
+    assert values == [ids[work.name] for work in works]
+    if engine.dialect.name == "postgresql":
+        assert [sorted(names) for names in combining.calls] == [[f"t{n}" for n in range(6)]]
+    else:
+        assert combining.calls == []
+
+
+def test_a_combined_run_that_fails_runs_again_one_by_one(
+    engine: Engine,
+    transactions: SqlTransactions,
+    pool: ThreadPoolExecutor,
+    combining: type[Combining],
+) -> None:
+    combining.fail = True
+    works = [combining(f"t{n}") for n in range(4)]
+    gate, held, futures = queue_behind_gate(transactions, pool, works)
+    gate.open()
+    held.result(WAIT)
+    values = [future.result(WAIT) for future in futures]
+    ids = tenant_ids(engine)
+    assert values == [ids[work.name] for work in works]
+    assert sorted(tenant_names(engine)) == sorted(["gate", *(work.name for work in works)])
+    assert len(combining.calls) == (1 if engine.dialect.name == "postgresql" else 0)
+
+
+def test_works_run_together_only_beside_works_of_the_same_combine(
+    engine: Engine, transactions: SqlTransactions, combining: type[Combining]
+) -> None:
+    def job(work: Callable[[UnitOfWork], object]) -> _Job:
+        return _Job(work=work, future=Future())
+
+    jobs = [
+        job(combining("a")),
+        job(combining("b")),
+        job(add_tenant("c")),
+        job(combining("d")),
+        job(add_tenant("e")),
+        job(add_tenant("f")),
+    ]
+    assert [[jobs.index(j) for j in run] for run in _runs(jobs)] == [[0, 1], [2], [3], [4], [5]]

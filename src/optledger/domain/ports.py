@@ -41,8 +41,10 @@ from optledger.domain.model import (
 
 __all__ = [
     "AddressRepository",
+    "AddressToFind",
     "ApiKeyRepository",
     "Clock",
+    "CombinedWorks",
     "Completion",
     "ConfirmationRepository",
     "ConsentQuery",
@@ -250,6 +252,11 @@ class AddressRepository(Protocol):
         cannot be found even then, `Conflict`."""
         ...
 
+    def find_or_add_each(self, keys: Sequence["AddressToFind"]) -> list[Address]:
+        """`find_or_add` (without a contact) of each key, in order, as one statement
+        where the database has round trips: the keys must name different addresses."""
+        ...
+
     def of_contact(self, tenant_id: int, contact_id: int) -> list[Address]: ...
     def attach(self, address_id: int, *, contact_id: int) -> None: ...
     def delete(self, address_ids: Collection[int]) -> None: ...
@@ -344,6 +351,17 @@ class CheckRepository(Protocol):
         ...
 
 
+class AddressToFind(NamedTuple):
+    """One address of `AddressRepository.find_or_add_each`: found, or added without a
+    contact at `created_at`."""
+
+    tenant_id: int
+    channel: Channel
+    value: str
+    address_hash: str
+    created_at: datetime
+
+
 class NewSuppression(NamedTuple):
     """A suppression an import adds (a plain tuple: a batch adds thousands of them, and
     each costs its writer no more than the values)."""
@@ -380,6 +398,11 @@ class SuppressionRepository(Protocol):
     def add_many(self, tenant_id: int, rows: Sequence[NewSuppression]) -> None:
         """Add suppressions that do not exist yet, in one go (imports); `Conflict` if one
         does."""
+        ...
+
+    def add_each(self, suppressions: Sequence[Suppression]) -> list[bool]:
+        """`add` of each, in order, as one statement where the database has round trips:
+        whether each was added. The suppressions must be of different addresses."""
         ...
 
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
@@ -434,6 +457,12 @@ class EventRepository(Protocol):
     def add_with_notice(self, event: ConsentEvent, *, kind: str) -> int:
         """`add`, and queue an outbox item of `kind` about it, due at once: its payload
         is `{"event_id": <the new id>}`, its time the event's. Returns the id."""
+        ...
+
+    def add_each(self, events: Sequence[ConsentEvent], notices: Sequence[str | None]) -> list[int]:
+        """`add_with_notice` of each event whose notice kind is given, `add` of each whose
+        is None, in order (ids and outbox rows in the same order as one by one), as one
+        statement where the database has round trips. Returns their ids."""
         ...
 
     def add_imported(
@@ -543,6 +572,16 @@ class UnitOfWork(Protocol):
     def import_runs(self) -> "ImportRunRepository": ...
     @property
     def checks(self) -> CheckRepository: ...
+
+
+class CombinedWorks(Protocol):
+    """Runs several works of one kind together: `combined(uow, works)` writes what the
+    works would write run one after another in `uow`, in that order, and returns the
+    result each would have returned, in fewer statements. A work carrying one as its
+    `combine` attribute may be run so by `Transactions` (on a database where a statement
+    is a round trip); if `combined` raises, the works are run again one by one."""
+
+    def __call__(self, uow: "UnitOfWork", works: Sequence[object], /) -> list[object]: ...
 
 
 class Transactions(Protocol):

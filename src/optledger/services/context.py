@@ -25,6 +25,7 @@ from optledger.domain.model import (
     Topic,
 )
 from optledger.domain.ports import (
+    AddressToFind,
     Clock,
     LinkKeyring,
     ResponseSealer,
@@ -34,13 +35,22 @@ from optledger.domain.ports import (
 )
 from optledger.domain.secrets import KeyedHasher
 from optledger.domain.suppressions import suppression_origin
-from optledger.services.results import Change
+from optledger.services.results import Change, ChangeResult
 from optledger.services.targets import AddressTarget, ContactTarget, MessageTarget, Target
 from optledger.services.validation import check_storable
 
-__all__ = ["TENANT_TTL", "AddressKey", "Attribution", "PreparedTarget", "ServiceContext"]
+__all__ = [
+    "TENANT_TTL",
+    "AddressKey",
+    "Attribution",
+    "PreparedTarget",
+    "ServiceContext",
+    "SuppressAddress",
+]
 
 TENANT_TTL = timedelta(seconds=10)
+CHANGE_NOTICE = "consent.changed"
+"""The outbox notice of every recorded change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +241,23 @@ def record(
     topic: Topic | None,
 ) -> Change:
     """Append the event, queue its outbox notice when it changed something, and describe it."""
-    if event.outcome is Outcome.CHANGED:
-        event_id = uow.events.add_with_notice(event, kind="consent.changed")
+    notice = notice_of(event)
+    if notice is not None:
+        event_id = uow.events.add_with_notice(event, kind=notice)
     else:
         event_id = uow.events.add(event)
+    return change_of(event, event_id=event_id, address=address, topic=topic)
+
+
+def notice_of(event: ConsentEvent) -> str | None:
+    """The kind of the outbox notice `record` queues for the event: one for a change."""
+    return CHANGE_NOTICE if event.outcome is Outcome.CHANGED else None
+
+
+def change_of(
+    event: ConsentEvent, *, event_id: int, address: Address, topic: Topic | None
+) -> Change:
+    """What `record` returns for the event recorded as `event_id`."""
     return Change(
         event_id=event_id,
         channel=address.channel,
@@ -302,35 +325,63 @@ def set_suppressed(
     """
     if suppressed:
         changed = uow.suppressions.add(
-            Suppression(
-                tenant_id=address.tenant_id,
-                channel=address.channel,
-                address_hash=address.address_hash,
-                address_id=address.id,
-                reason=reason,
-                created_at=suppressed_since or at,
-            )
+            suppression_of(address, reason=reason, since=suppressed_since or at)
         )
-        if not changed and not suppression_origin(reason).by_person:
-            _keep_the_stronger_origin(uow, address=address, reason=reason)
+        if not changed:
+            keep_the_stronger_origin(uow, address=address, reason=reason)
     else:
         changed = uow.suppressions.remove(address.tenant_id, address.channel, address.address_hash)
-    outcome = Outcome.CHANGED if changed else Outcome.REPEATED
-    event = consent_event(
-        tenant_id=address.tenant_id,
+    event = suppression_event(
         at=at,
-        action=Action.SUPPRESS if suppressed else Action.UNSUPPRESS,
-        outcome=outcome,
         address=address,
-        topic=None,
-        state=None,
+        suppressed=suppressed,
+        changed=changed,
         provenance=provenance,
         attribution=attribution,
     )
     return record(uow, event=event, address=address, topic=None)
 
 
-def _keep_the_stronger_origin(uow: UnitOfWork, *, address: Address, reason: str) -> None:
+def suppression_of(address: Address, *, reason: str, since: datetime) -> Suppression:
+    """The suppression `set_suppressed` adds for the address."""
+    return Suppression(
+        tenant_id=address.tenant_id,
+        channel=address.channel,
+        address_hash=address.address_hash,
+        address_id=address.id,
+        reason=reason,
+        created_at=since,
+    )
+
+
+def suppression_event(
+    *,
+    at: datetime,
+    address: Address,
+    suppressed: bool,
+    changed: bool,
+    provenance: Provenance,
+    attribution: Attribution,
+) -> ConsentEvent:
+    """The event `set_suppressed` records."""
+    return consent_event(
+        tenant_id=address.tenant_id,
+        at=at,
+        action=Action.SUPPRESS if suppressed else Action.UNSUPPRESS,
+        outcome=Outcome.CHANGED if changed else Outcome.REPEATED,
+        address=address,
+        topic=None,
+        state=None,
+        provenance=provenance,
+        attribution=attribution,
+    )
+
+
+def keep_the_stronger_origin(uow: UnitOfWork, *, address: Address, reason: str) -> None:
+    """After a suppression of `reason` found the address suppressed already: a reason
+    that is not the person's replaces one that is."""
+    if suppression_origin(reason).by_person:
+        return
     existing = uow.suppressions.get(address.tenant_id, address.channel, address.address_hash)
     if existing is not None and suppression_origin(existing.reason).by_person:
         uow.suppressions.set_reason(
@@ -410,3 +461,101 @@ def resolve_target(
         ),
         message_topic=topic,
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SuppressAddress:
+    """The work of suppressing one address given by its key (found, or added without a
+    contact): an unsubscribe from everything through an address, the hottest write.
+
+    Run alone it is `ensure_address` and `set_suppressed`. Its `combine` runs the works of
+    many of them in three statements in all (`Transactions` may, on PostgreSQL, where each
+    statement is a round trip of the one writer's): every address found or added, every
+    suppression added, every event with its outbox notice. That leaves exactly what they
+    would leave run one after another in that order, because each statement is written
+    in their order (ids, outbox rows) and no two of the works run together touch the same
+    address: a work naming an address already named by an earlier one starts the next
+    group, which runs after the first has written everything (decision 0032).
+    """
+
+    ctx: ServiceContext
+    tenant_id: int
+    key: AddressKey
+    reason: str
+    provenance: Provenance
+
+    def __call__(self, uow: UnitOfWork) -> ChangeResult:
+        now = self.ctx.clock.now()
+        address = ensure_address(uow, self.ctx, tenant_id=self.tenant_id, key=self.key)
+        change = set_suppressed(
+            uow,
+            at=now,
+            address=address,
+            suppressed=True,
+            reason=self.reason,
+            provenance=self.provenance,
+        )
+        return ChangeResult(changes=(change,))
+
+    @staticmethod
+    def combine(uow: UnitOfWork, works: Sequence[object]) -> list[object]:
+        """Run `works` (each a `SuppressAddress`) as if one after another, in groups of
+        works on different addresses."""
+        suppress = [work for work in works if isinstance(work, SuppressAddress)]
+        if len(suppress) != len(works):
+            raise TypeError("SuppressAddress.combine runs SuppressAddress works only")
+        results: list[object] = []
+        group: list[SuppressAddress] = []
+        named: set[tuple[int, Channel, str]] = set()
+        for work in suppress:
+            address = (work.tenant_id, work.key.channel, work.key.address_hash)
+            if address in named:
+                results += _suppress_each(uow, group)
+                group, named = [], set()
+            group.append(work)
+            named.add(address)
+        results += _suppress_each(uow, group)
+        return results
+
+
+def _suppress_each(uow: UnitOfWork, works: Sequence[SuppressAddress]) -> list[ChangeResult]:
+    """`SuppressAddress` of each of `works`, which name different addresses, in three
+    statements. The clock is read as each would read it, in the same order."""
+    times = [(work.ctx.clock.now(), work.ctx.clock.now()) for work in works]
+    addresses = uow.addresses.find_or_add_each(
+        [
+            AddressToFind(
+                tenant_id=work.tenant_id,
+                channel=work.key.channel,
+                value=work.key.value,
+                address_hash=work.key.address_hash,
+                created_at=created_at,
+            )
+            for work, (_, created_at) in zip(works, times, strict=True)
+        ]
+    )
+    added = uow.suppressions.add_each(
+        [
+            suppression_of(address, reason=work.reason, since=now)
+            for work, address, (now, _) in zip(works, addresses, times, strict=True)
+        ]
+    )
+    for work, address, was_added in zip(works, addresses, added, strict=True):
+        if not was_added:
+            keep_the_stronger_origin(uow, address=address, reason=work.reason)
+    events = [
+        suppression_event(
+            at=now,
+            address=address,
+            suppressed=True,
+            changed=was_added,
+            provenance=work.provenance,
+            attribution=NO_ATTRIBUTION,
+        )
+        for work, address, was_added, (now, _) in zip(works, addresses, added, times, strict=True)
+    ]
+    ids = uow.events.add_each(events, [notice_of(event) for event in events])
+    return [
+        ChangeResult(changes=(change_of(event, event_id=event_id, address=address, topic=None),))
+        for event, event_id, address in zip(events, ids, addresses, strict=True)
+    ]

@@ -21,8 +21,10 @@ from optledger.domain.model import (
 from optledger.domain.ports import Completion, UnitOfWork
 from optledger.domain.suppressions import UNSUBSCRIBED
 from optledger.services.context import (
+    AddressKey,
     ResolvedTarget,
     ServiceContext,
+    SuppressAddress,
     ensure_address,
     prepare_target,
     require_topic,
@@ -206,6 +208,16 @@ class SubscriptionService:
         check_provenance(provenance)
         tenant = self._ctx.tenant(tenant_id)
         prepared = prepare_target(self._ctx, tenant=tenant, target=target)
+        if topics is None and not notify and isinstance(prepared, AddressKey):
+            suppress = SuppressAddress(
+                ctx=self._ctx,
+                tenant_id=tenant.id,
+                key=prepared,
+                reason=UNSUBSCRIBED,
+                provenance=provenance,
+            )
+            self._ctx.transactions.submit_into(suppress, completion)
+            return
 
         def work(uow: UnitOfWork) -> ChangeResult:
             now = self._ctx.clock.now()

@@ -317,6 +317,12 @@ class CursorExecutor:
             self._failed(error, cursor)
         return [None if row is None else plan.row(row) for row in firsts]
 
+    def rows_of_driver_sql(self, sql: str, values: Mapping[str, object]) -> Sequence[Sequence[Any]]:
+        """Every row of a statement given as SQL in the driver's parameter style, with
+        DBAPI values, as the driver returns them (the multi-row statements of a batch of
+        works on psycopg, whose arrays need no conversion)."""
+        return self._execute(sql, dict(values), fetch=True)
+
     def run_driver_sql(self, sql: str) -> None:
         """Run a parameterless statement given as SQL (savepoints)."""
         self._execute(sql, None)

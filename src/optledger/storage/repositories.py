@@ -415,6 +415,82 @@ def _find_or_add_address() -> Executable:
     return select(found).union_all(select(added))
 
 
+def _array_input(table: Table, names: Sequence[str], extra: Sequence[tuple[str, str]] = ()) -> str:
+    """PostgreSQL: `unnest` of one array parameter per column of `table` in `names` (and
+    per (name, SQL type) of `extra`), each named as its column, numbered `n` in order."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    typed = [(name, table.c[name].type.compile(dialect=dialect)) for name in names]
+    arrays = ", ".join(f"CAST(%({name})s AS {type_}[])" for name, type_ in (*typed, *extra))
+    columns = ", ".join(name for name, _ in (*typed, *extra))
+    # Built from the table's own column names and types, never from values.
+    return f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS input({columns}, n)"  # noqa: S608
+
+
+_ADDRESS_KEY_COLUMNS: Final = ("tenant_id", "channel", "value", "value_digest", "created_at")
+
+
+@cache
+def _find_or_add_addresses_sql() -> str:
+    """PostgreSQL: `_find_or_add_address` of many addresses (arrays of `_ADDRESS_KEY_COLUMNS`)
+    in one statement: the ones found, and the others inserted in their order (their ids
+    ascending in it); an address another transaction added meanwhile is in neither."""
+    names = ", ".join(column.key for column in addresses.c)
+    return (  # column names and types, never values
+        f"WITH input AS MATERIALIZED ({_array_input(addresses, _ADDRESS_KEY_COLUMNS)}),"  # noqa: S608
+        f" found AS MATERIALIZED (SELECT a.* FROM input"
+        " JOIN addresses AS a ON a.tenant_id = input.tenant_id"
+        " AND a.channel = input.channel AND a.value_digest = input.value_digest"
+        " AND a.value = input.value),"
+        " added AS (INSERT INTO addresses"
+        " (tenant_id, channel, value, value_digest, address_hash, contact_id, created_at)"
+        " SELECT tenant_id, channel, value, value_digest, value_digest, NULL, created_at"
+        " FROM input WHERE NOT EXISTS (SELECT FROM found WHERE found.tenant_id ="
+        " input.tenant_id AND found.channel = input.channel"
+        " AND found.value_digest = input.value_digest)"
+        f" ORDER BY n ON CONFLICT DO NOTHING RETURNING {names})"
+        f" SELECT {names} FROM found UNION ALL SELECT {names} FROM added"
+    )
+
+
+@cache
+def _add_suppressions_sql() -> str:
+    """PostgreSQL: `add` of many suppressions (arrays of `_SUPPRESSION_COLUMNS`) in
+    their order, in one statement; returns the keys of those added."""
+    names = ", ".join(_SUPPRESSION_COLUMNS)
+    return (  # column names and types, never values
+        f"INSERT INTO suppressions ({names})"  # noqa: S608
+        f" SELECT {names} FROM ({_array_input(suppressions, _SUPPRESSION_COLUMNS)}) AS rows"
+        " ORDER BY n ON CONFLICT DO NOTHING RETURNING tenant_id, channel, address_hash"
+    )
+
+
+@cache
+def _events_with_notices_sql() -> str:
+    """PostgreSQL: `add` of many events (arrays of their columns), each with the outbox
+    row `_event_with_notice` adds where its `notice_kind` is not null, in one statement.
+    The ids are drawn in the events' order before either insert, so the events' and the
+    notices' ids ascend in it as they would one by one; returns the events' ids in order."""
+    names = [column.key for column in consent_events.c if column.key != "id"]
+    listed = ", ".join(names)
+    source = _array_input(consent_events, names, extra=(("notice_kind", "VARCHAR(64)"),))
+    return (  # column names and types, never values
+        "WITH input AS MATERIALIZED (SELECT"  # noqa: S608
+        " nextval(pg_get_serial_sequence('consent_events', 'id')) AS id, rows.*"
+        f" FROM ({source} ORDER BY n) AS rows),"
+        f" event AS (INSERT INTO consent_events (id, {listed})"
+        f" SELECT id, {listed} FROM input ORDER BY n),"
+        " notice AS (INSERT INTO outbox (tenant_id, kind, payload, created_at, attempts, run_at)"
+        " SELECT tenant_id, notice_kind, '{\"event_id\":' || CAST(id AS TEXT) || '}',"
+        " occurred_at, 0, occurred_at FROM input WHERE notice_kind IS NOT NULL ORDER BY n)"
+        " SELECT id FROM input ORDER BY n"
+    )
+
+
+def _arrays(rows: Sequence[Mapping[str, object]], names: Sequence[str]) -> dict[str, list[object]]:
+    """The column arrays of `rows` (the parameters of `_array_input`)."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
 def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -1133,6 +1209,52 @@ class SqlAddressRepository:
             raise Conflict("this address already exists")
         return found
 
+    def find_or_add_each(self, keys: Sequence[ports.AddressToFind]) -> list[Address]:
+        """`find_or_add` of each key (without a contact), in order: on PostgreSQL in one
+        statement (`_find_or_add_addresses_sql`), on SQLite one by one. An address
+        another transaction added meanwhile is looked up again on its own."""
+        if self._executor.dialect_name != "postgresql" or len(keys) < 2:
+            return [
+                self.find_or_add(
+                    tenant_id=key.tenant_id,
+                    channel=key.channel,
+                    value=key.value,
+                    address_hash=key.address_hash,
+                    contact_id=None,
+                    created_at=key.created_at,
+                )
+                for key in keys
+            ]
+        values = {
+            "tenant_id": [key.tenant_id for key in keys],
+            "channel": [key.channel.value for key in keys],
+            "value": [key.value for key in keys],
+            "value_digest": [key.address_hash for key in keys],
+            "created_at": [_to_db(key.created_at) for key in keys],
+        }
+        rows = self._executor.rows_of_driver_sql(_find_or_add_addresses_sql(), values)
+        found = {
+            (row[1], row[2], row[4]): Address(
+                id=row[0],
+                tenant_id=row[1],
+                channel=Channel(row[2]),
+                value=row[3],
+                address_hash=row[5],
+                contact_id=row[6],
+                created_at=_from_db(row[7]),
+            )
+            for row in rows
+        }
+        result = []
+        for key in keys:
+            address = found.get((key.tenant_id, key.channel.value, key.address_hash))
+            if address is None or address.value != key.value:
+                address = self.find(key.tenant_id, key.channel, key.value, key.address_hash)
+                if address is None:
+                    raise Conflict("this address already exists")
+            result.append(address)
+        return result
+
     def find_many(
         self, tenant_id: int, channel: Channel, values: Mapping[str, str]
     ) -> dict[str, Address]:
@@ -1294,6 +1416,27 @@ class SqlSuppressionRepository:
             values.append((tenant_id, channel.value, address_hash, address_id, reason, created))
         _insert_rows(self._executor, bulk, values)
 
+    def add_each(self, suppressions: Sequence[Suppression]) -> list[bool]:
+        """`add` of each, in order: on PostgreSQL in one statement
+        (`_add_suppressions_sql`), on SQLite one by one."""
+        if self._executor.dialect_name != "postgresql" or len(suppressions) < 2:
+            return [self.add(suppression) for suppression in suppressions]
+        values = {
+            "tenant_id": [row.tenant_id for row in suppressions],
+            "channel": [row.channel.value for row in suppressions],
+            "address_hash": [row.address_hash for row in suppressions],
+            "address_id": [row.address_id for row in suppressions],
+            "reason": [row.reason for row in suppressions],
+            "created_at": [_to_db(row.created_at) for row in suppressions],
+        }
+        added = {
+            (row[0], row[1], row[2])
+            for row in self._executor.rows_of_driver_sql(_add_suppressions_sql(), values)
+        }
+        return [
+            (row.tenant_id, row.channel.value, row.address_hash) in added for row in suppressions
+        ]
+
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
         """hash → reason, for the hashes among `hashes` that are suppressed."""
         if self._executor.dialect_name != "postgresql":
@@ -1421,6 +1564,25 @@ class SqlEventRepository:
             raise RuntimeError("the new event's id was not returned")
         new_id: int = row.id
         return new_id
+
+    def add_each(self, events: Sequence[ConsentEvent], notices: Sequence[str | None]) -> list[int]:
+        """`add_with_notice` (a notice kind given) or `add` (None) of each event, in
+        order: on PostgreSQL in one statement (`_events_with_notices_sql`), on SQLite one
+        by one."""
+        if len(events) != len(notices):
+            raise ValueError("one notice kind (or None) per event")
+        if self._executor.dialect_name != "postgresql" or len(events) < 2:
+            return [
+                self.add(event) if kind is None else self.add_with_notice(event, kind=kind)
+                for event, kind in zip(events, notices, strict=True)
+            ]
+        rows = [_event_values(event) for event in events]
+        values = _arrays(rows, _EVENT_COLUMNS[1:])
+        values["notice_kind"] = list(notices)
+        return [
+            int(row[0])
+            for row in self._executor.rows_of_driver_sql(_events_with_notices_sql(), values)
+        ]
 
     def add_imported(
         self,
