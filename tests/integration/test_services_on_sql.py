@@ -1,6 +1,7 @@
 """The services over real SQLite and PostgreSQL, through group commit."""
 
 import json
+import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,29 @@ def test_single_checks_answered_together_answer_as_each_alone_on_sql(services, t
     assert together == alone
     assert together[-1].reason is Reason.OPT_OUT_DEFAULT  # the other tenant's own state
     assert {r.reason for r in together} == set(Reason)
+
+
+@pytest.mark.parametrize("count", [2, 3, 5, 31, 32, 33, 70])
+def test_single_checks_answered_together_in_any_number_answer_as_each_alone_on_sql(
+    services, tenant_id, count
+):
+    # On PostgreSQL a batch is answered by statements of 32 queries, padded to a power of
+    # two: every size around those edges answers each check as it is answered alone.
+    asked = every_check_verdict(services, tenant_id)
+    pick = random.Random(count)
+    asked_of = [pick.choice(asked) for _ in range(count)]
+    prepared = [
+        services.checks.prepare_one(tenant_id=tenant_id, topic=topic, channel=channel, address=a)
+        for topic, channel, a in asked_of
+    ]
+
+    together = services.checks.check_each(prepared)
+
+    alone = [
+        services.checks.check_one(tenant_id=tenant_id, topic=t, channel=c, address=a)
+        for t, c, a in asked_of
+    ]
+    assert together == alone
 
 
 @pytest.mark.parametrize(

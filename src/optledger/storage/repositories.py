@@ -46,6 +46,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    column,
     delete,
     func,
     insert,
@@ -55,6 +56,7 @@ from sqlalchemy import (
     true,
     tuple_,
     update,
+    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -1995,6 +1997,8 @@ class SqlCheckRepository:
     def consents(
         self, queries: Sequence[ports.ConsentQuery]
     ) -> list[tuple[SubscriptionState | None, bool]]:
+        if len(queries) > 1 and self._executor.dialect_name == "postgresql":
+            return self._consents_together(queries)
         parameter_sets = [
             {
                 "tenant_id": query.tenant_id,
@@ -2011,6 +2015,33 @@ class SqlCheckRepository:
             assert row is not None  # a SELECT without FROM returns one row
             answers.append(
                 (None if row.state is None else SubscriptionState(row.state), bool(row.suppressed))
+            )
+        return answers
+
+    def _consents_together(
+        self, queries: Sequence[ports.ConsentQuery]
+    ) -> list[tuple[SubscriptionState | None, bool]]:
+        """`consents` on PostgreSQL in one statement a `CONSENTS_TOGETHER` queries (each
+        the consent statement's two look-ups, for each row of a VALUES list), padded to a
+        power of two with the last query so that a handful of statements, each prepared
+        with a generic plan, serve every batch (decision 0034)."""
+        answers: list[tuple[SubscriptionState | None, bool]] = []
+        for start in range(0, len(queries), CONSENTS_TOGETHER):
+            some = queries[start : start + CONSENTS_TOGETHER]
+            size = max(2, 1 << (len(some) - 1).bit_length())
+            parameters: dict[str, object] = {}
+            padded = [*some, *([some[-1]] * (size - len(some)))]
+            for names, query in zip(_consent_rows_names(size), padded, strict=True):
+                tenant_id, channel, address_hash, value, topic_id = names
+                parameters[tenant_id] = query.tenant_id
+                parameters[channel] = query.channel.value
+                parameters[address_hash] = query.address_hash
+                parameters[value] = query.value
+                parameters[topic_id] = query.topic_id
+            rows = self._executor.raw_rows(_consents_together_statement(size), parameters)
+            answers.extend(
+                (None if state is None else SubscriptionState(state), bool(suppressed))
+                for state, suppressed in rows[: len(some)]
             )
         return answers
 
@@ -2194,6 +2225,86 @@ def _consent_statement() -> Select[*tuple[Any, ...]]:
         .exists()
     )
     return select(state.label("state"), suppressed.label("suppressed"))
+
+
+CONSENTS_TOGETHER: Final = 32
+"""The most single checks one PostgreSQL statement answers (`_consents_together_statement`):
+a batch of more takes a statement each 32, one after the other."""
+
+
+@cache
+def _consent_rows_names(size: int) -> tuple[tuple[str, str, str, str, str], ...]:
+    """The parameter names of each row of `_consents_together_statement(size)`."""
+    return tuple(
+        (f"tenant_id_{n}", f"channel_{n}", f"address_hash_{n}", f"value_{n}", f"topic_id_{n}")
+        for n in range(size)
+    )
+
+
+@cache
+def _consents_together_statement(size: int) -> Select[Any, bool]:
+    """`_consent_statement` for `size` queries in one statement (PostgreSQL): a row each
+    of the parameters' VALUES list, in its order, with its state and whether its hash is
+    suppressed, both looked up as the one-query statement does.
+
+    One statement, not `size` pipelined (each its own parse, bind and execute, on the
+    server and in psycopg): measured on this machine, 6 queries 138 µs against 576 µs
+    pipelined, 16 queries 403 µs against 1,072 µs. The VALUES list has exactly `size`
+    rows, so the planner's row estimates are the same with and without the values, and
+    after psycopg has prepared it (its fifth run) PostgreSQL keeps one generic plan;
+    a statement over arrays (`unnest`) is planned again at every run (about 300 µs), as
+    the array's length changes the custom plan's estimate."""
+    query = values(
+        column("n", Integer),
+        column("tenant_id", Integer),
+        column("channel", String),
+        column("address_hash", String),
+        column("value", String),
+        column("topic_id", Integer),
+        name="query",
+    ).data(
+        [
+            (
+                literal_column(str(n), Integer),
+                bindparam(tenant_id, type_=Integer),
+                bindparam(channel, type_=String),
+                bindparam(address_hash, type_=String),
+                bindparam(value, type_=String),
+                bindparam(topic_id, type_=Integer),
+            )
+            for n, (tenant_id, channel, address_hash, value, topic_id) in enumerate(
+                _consent_rows_names(size)
+            )
+        ]
+    )
+    state = (
+        select(subscriptions.c.state)
+        .join(addresses, addresses.c.id == subscriptions.c.address_id)
+        .where(
+            addresses.c.tenant_id == query.c.tenant_id,
+            addresses.c.channel == query.c.channel,
+            addresses.c.value_digest == query.c.address_hash,
+            addresses.c.value == query.c.value,
+            subscriptions.c.topic_id == query.c.topic_id,
+        )
+        .correlate(query)
+        .scalar_subquery()
+    )
+    suppressed = (
+        select(suppressions.c.address_hash)
+        .where(
+            suppressions.c.tenant_id == query.c.tenant_id,
+            suppressions.c.channel == query.c.channel,
+            suppressions.c.address_hash == query.c.address_hash,
+        )
+        .correlate(query)
+        .exists()
+    )
+    return (
+        select(state.label("state"), suppressed.label("suppressed"))
+        .select_from(query)
+        .order_by(query.c.n)
+    )
 
 
 class SqlUnitOfWork:
