@@ -514,7 +514,7 @@ def combining() -> Iterator[type[Combining]]:
     Combining.fail = False
 
 
-def test_works_that_combine_run_together_on_postgresql_only(
+def test_works_that_combine_run_together(
     engine: Engine,
     transactions: SqlTransactions,
     pool: ThreadPoolExecutor,
@@ -527,10 +527,7 @@ def test_works_that_combine_run_together_on_postgresql_only(
     values = [future.result(WAIT) for future in futures]
     ids = tenant_ids(engine)
     assert values == [ids[work.name] for work in works]
-    if engine.dialect.name == "postgresql":
-        assert [sorted(names) for names in combining.calls] == [[f"t{n}" for n in range(6)]]
-    else:
-        assert combining.calls == []
+    assert [sorted(names) for names in combining.calls] == [[f"t{n}" for n in range(6)]]
 
 
 def test_a_combined_run_that_fails_runs_again_one_by_one(
@@ -548,7 +545,7 @@ def test_a_combined_run_that_fails_runs_again_one_by_one(
     ids = tenant_ids(engine)
     assert values == [ids[work.name] for work in works]
     assert sorted(tenant_names(engine)) == sorted(["gate", *(work.name for work in works)])
-    assert len(combining.calls) == (1 if engine.dialect.name == "postgresql" else 0)
+    assert len(combining.calls) == 1
 
 
 def test_works_run_together_only_beside_works_of_the_same_combine(

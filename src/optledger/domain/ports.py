@@ -578,8 +578,8 @@ class CombinedWorks(Protocol):
     """Runs several works of one kind together: `combined(uow, works)` writes what the
     works would write run one after another in `uow`, in that order, and returns the
     result each would have returned, in fewer statements. A work carrying one as its
-    `combine` attribute may be run so by `Transactions` (on a database where a statement
-    is a round trip); if `combined` raises, the works are run again one by one."""
+    `combine` attribute may be run so by `Transactions`; if `combined` raises, the works
+    are run again one by one."""
 
     def __call__(self, uow: "UnitOfWork", works: Sequence[object], /) -> list[object]: ...
 

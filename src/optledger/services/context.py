@@ -469,13 +469,15 @@ class SuppressAddress:
     contact): an unsubscribe from everything through an address, the hottest write.
 
     Run alone it is `ensure_address` and `set_suppressed`. Its `combine` runs the works of
-    many of them in three statements in all (`Transactions` may, on PostgreSQL, where each
-    statement is a round trip of the one writer's): every address found or added, every
-    suppression added, every event with its outbox notice. That leaves exactly what they
-    would leave run one after another in that order, because each statement is written
-    in their order (ids, outbox rows) and no two of the works run together touch the same
-    address: a work naming an address already named by an earlier one starts the next
-    group, which runs after the first has written everything (decision 0032).
+    many of them in three statements in all on PostgreSQL, where each statement is a round
+    trip of the one writer's, and in a few on SQLite, where the writer's Python per
+    statement is spent holding the write lock (decision 0035): every address found or
+    added, every suppression added, every event with its outbox notice. That leaves
+    exactly what they would leave run one after another in that order, because each
+    statement is written in their order (ids, outbox rows) and no two of the works run
+    together touch the same address: a work naming an address already named by an
+    earlier one starts the next group, which runs after the first has written everything
+    (decision 0032).
     """
 
     ctx: ServiceContext

@@ -605,6 +605,7 @@ _SUPPRESSION_COLUMNS: Final = (
     "reason",
     "created_at",
 )
+_OUTBOX_COLUMNS: Final = ("tenant_id", "kind", "payload", "created_at", "attempts", "run_at")
 _EVENT_COLUMNS: Final = (
     "id",
     "tenant_id",
@@ -1213,9 +1214,10 @@ class SqlAddressRepository:
 
     def find_or_add_each(self, keys: Sequence[ports.AddressToFind]) -> list[Address]:
         """`find_or_add` of each key (without a contact), in order: on PostgreSQL in one
-        statement (`_find_or_add_addresses_sql`), on SQLite one by one. An address
-        another transaction added meanwhile is looked up again on its own."""
-        if self._executor.dialect_name != "postgresql" or len(keys) < 2:
+        statement (`_find_or_add_addresses_sql`; an address another transaction added
+        meanwhile is looked up again on its own), on SQLite in three
+        (`_find_or_add_each_on_sqlite`)."""
+        if len(keys) < 2:
             return [
                 self.find_or_add(
                     tenant_id=key.tenant_id,
@@ -1227,6 +1229,8 @@ class SqlAddressRepository:
                 )
                 for key in keys
             ]
+        if self._executor.dialect_name != "postgresql":
+            return self._find_or_add_each_on_sqlite(keys)
         values = {
             "tenant_id": [key.tenant_id for key in keys],
             "channel": [key.channel.value for key in keys],
@@ -1255,6 +1259,62 @@ class SqlAddressRepository:
                 if address is None:
                     raise Conflict("this address already exists")
             result.append(address)
+        return result
+
+    def _find_or_add_each_on_sqlite(self, keys: Sequence[ports.AddressToFind]) -> list[Address]:
+        """`find_or_add_each` on SQLite: the known ones read in one statement per (tenant,
+        channel), the others inserted in one `executemany`, in the keys' order, with the
+        ids SQLite would give them one by one (the writer holds the write lock, so the
+        largest id is the last one given). A key whose hash is known with another value
+        is a `Conflict`, as `find_or_add` makes it."""
+        hashes: dict[tuple[int, str], list[str]] = {}
+        for key in keys:
+            hashes.setdefault((key.tenant_id, key.channel.value), []).append(key.address_hash)
+        found: dict[tuple[int, str, str], Address] = {}
+        for (tenant_id, channel), among in hashes.items():
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel,
+                "keys": _key_list("sqlite", among),
+            }
+            for row in self._executor.all(_keyed_by_json(addresses, "value_digest"), parameters):
+                found[(tenant_id, channel, row.value_digest)] = _address_from_row(row)
+        new: dict[tuple[int, str, str], ports.AddressToFind] = {}
+        for key in keys:
+            at = (key.tenant_id, key.channel.value, key.address_hash)
+            if at not in found:
+                new.setdefault(at, key)
+        if new:
+            bulk = _bulk(self._executor, addresses, _ADDRESS_COLUMNS)
+            ids = _new_ids(self._executor, addresses, len(new))
+            rows = []
+            for address_id, (at, key) in zip(ids, new.items(), strict=True):
+                created = _to_db(key.created_at)
+                rows.append(
+                    (
+                        address_id,
+                        key.tenant_id,
+                        key.channel.value,
+                        key.value,
+                        key.address_hash,
+                        key.address_hash,
+                        None,
+                        bulk.time(key.created_at),
+                    )
+                )
+                found[at] = Address(
+                    id=address_id,
+                    tenant_id=key.tenant_id,
+                    channel=key.channel,
+                    value=key.value,
+                    address_hash=key.address_hash,
+                    contact_id=None,
+                    created_at=_from_db(created),
+                )
+            _insert_rows(self._executor, bulk, rows)
+        result = [found[(key.tenant_id, key.channel.value, key.address_hash)] for key in keys]
+        if any(address.value != key.value for address, key in zip(result, keys, strict=True)):
+            raise Conflict("this address already exists")
         return result
 
     def find_many(
@@ -1420,9 +1480,11 @@ class SqlSuppressionRepository:
 
     def add_each(self, suppressions: Sequence[Suppression]) -> list[bool]:
         """`add` of each, in order: on PostgreSQL in one statement
-        (`_add_suppressions_sql`), on SQLite one by one."""
-        if self._executor.dialect_name != "postgresql" or len(suppressions) < 2:
+        (`_add_suppressions_sql`), on SQLite in two (`_add_each_on_sqlite`)."""
+        if len(suppressions) < 2:
             return [self.add(suppression) for suppression in suppressions]
+        if self._executor.dialect_name != "postgresql":
+            return self._add_each_on_sqlite(suppressions)
         values = {
             "tenant_id": [row.tenant_id for row in suppressions],
             "channel": [row.channel.value for row in suppressions],
@@ -1438,6 +1500,34 @@ class SqlSuppressionRepository:
         return [
             (row.tenant_id, row.channel.value, row.address_hash) in added for row in suppressions
         ]
+
+    def _add_each_on_sqlite(self, wanted: Sequence[Suppression]) -> list[bool]:
+        """`add_each` on SQLite: the existing keys read in one statement per (tenant,
+        channel), the others inserted in their order in one `executemany` (the writer
+        holds the write lock: nothing is added in between)."""
+        hashes: dict[tuple[int, str], list[str]] = {}
+        for row in wanted:
+            hashes.setdefault((row.tenant_id, row.channel.value), []).append(row.address_hash)
+        taken: set[tuple[int, str, str]] = set()
+        for (tenant_id, channel), among in hashes.items():
+            parameters = {
+                "tenant_id": tenant_id,
+                "channel": channel,
+                "keys": _key_list("sqlite", among),
+            }
+            for address_hash, _ in self._executor.raw_rows(_reasons_statement(), parameters):
+                taken.add((tenant_id, channel, address_hash))
+        bulk = _bulk(self._executor, suppressions, _SUPPRESSION_COLUMNS)
+        added: list[bool] = []
+        rows: list[tuple[object, ...]] = []
+        for row in wanted:
+            key = (row.tenant_id, row.channel.value, row.address_hash)
+            added.append(key not in taken)
+            if key not in taken:
+                taken.add(key)
+                rows.append((*key, row.address_id, row.reason, bulk.time(row.created_at)))
+        _insert_rows(self._executor, bulk, rows)
+        return added
 
     def reasons(self, tenant_id: int, channel: Channel, hashes: Collection[str]) -> dict[str, str]:
         """hash → reason, for the hashes among `hashes` that are suppressed."""
@@ -1569,15 +1659,17 @@ class SqlEventRepository:
 
     def add_each(self, events: Sequence[ConsentEvent], notices: Sequence[str | None]) -> list[int]:
         """`add_with_notice` (a notice kind given) or `add` (None) of each event, in
-        order: on PostgreSQL in one statement (`_events_with_notices_sql`), on SQLite one
-        by one."""
+        order: on PostgreSQL in one statement (`_events_with_notices_sql`), on SQLite in
+        three (`_add_each_on_sqlite`)."""
         if len(events) != len(notices):
             raise ValueError("one notice kind (or None) per event")
-        if self._executor.dialect_name != "postgresql" or len(events) < 2:
+        if len(events) < 2:
             return [
                 self.add(event) if kind is None else self.add_with_notice(event, kind=kind)
                 for event, kind in zip(events, notices, strict=True)
             ]
+        if self._executor.dialect_name != "postgresql":
+            return self._add_each_on_sqlite(events, notices)
         rows = [_event_values(event) for event in events]
         values = _arrays(rows, _EVENT_COLUMNS[1:])
         values["notice_kind"] = list(notices)
@@ -1585,6 +1677,30 @@ class SqlEventRepository:
             int(row[0])
             for row in self._executor.rows_of_driver_sql(_events_with_notices_sql(), values)
         ]
+
+    def _add_each_on_sqlite(
+        self, events: Sequence[ConsentEvent], notices: Sequence[str | None]
+    ) -> list[int]:
+        """`add_each` on SQLite: the events in one `executemany` with the ids SQLite would
+        give them one by one (the writer holds the write lock), then their outbox rows in
+        one, in the same order, so their ids ascend as they would one by one."""
+        bulk = _bulk(self._executor, consent_events, _EVENT_COLUMNS)
+        notice_bulk = _bulk(self._executor, outbox, _OUTBOX_COLUMNS)
+        ids = _new_ids(self._executor, consent_events, len(events))
+        rows: list[tuple[object, ...]] = []
+        notice_rows: list[tuple[object, ...]] = []
+        for event_id, event, kind in zip(ids, events, notices, strict=True):
+            values = _event_values(event)
+            at = bulk.time(event.occurred_at)
+            values["occurred_at"] = at
+            rows.append((event_id, *(values[name] for name in _EVENT_COLUMNS[1:])))
+            if kind is not None:
+                notice_rows.append(
+                    (event.tenant_id, kind, _json({"event_id": event_id}), at, 0, at)
+                )
+        _insert_rows(self._executor, bulk, rows)
+        _insert_rows(self._executor, notice_bulk, notice_rows)
+        return ids
 
     def add_imported(
         self,

@@ -25,12 +25,13 @@ How:
   back, nothing of it is kept, and the batch runs again as below. A batch of one whose
   work raised is done at once: the rollback undid exactly that work, and its exception
   is its own.
-- On PostgreSQL, where every statement is a round trip to the server, consecutive jobs
-  of a batch whose works carry the same `combine` (a `CombinedWorks`: the hottest
-  write, an unsubscribe through an address, decision 0032) run together in that first
+- Consecutive jobs of a batch whose works carry the same `combine` (a `CombinedWorks`:
+  the hottest write, an unsubscribe through an address) run together in that first
   run: `combine` writes what they would write one by one in a few multi-row statements.
-  If it raises, the batch is run again as below, where every work runs alone. SQLite
-  has no round trips, and runs every work alone.
+  On PostgreSQL that saves the round trips to the server (decision 0032); on SQLite the
+  Python per statement of the one writer, which holds the database's write lock while
+  the works run (decision 0035). If it raises, the batch is run again as below, where
+  every work runs alone.
 - Run again (or after a failure), each job's work runs inside its own SAVEPOINT with a
   fresh `SqlUnitOfWork`. On success the savepoint is released; if the work raises, the
   transaction rolls back to the savepoint and the exception is kept for that caller
@@ -354,8 +355,7 @@ class SqlTransactions:
         if not self._stopping:
             self._stopping = self._drain_into(jobs)
         unit = SqlUnitOfWork(connection, CursorExecutor(connection))
-        combining = connection.dialect.name == "postgresql"
-        for run in _runs(jobs) if combining else ([job] for job in jobs):
+        for run in _runs(jobs):
             try:
                 if len(run) == 1:
                     run[0].value = run[0].work(unit)
