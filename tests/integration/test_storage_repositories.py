@@ -31,6 +31,7 @@ from optledger.domain.model import (
     Topic,
 )
 from optledger.domain.ports import (
+    AddressToFind,
     EventFilter,
     ImportedEvent,
     NewSuppression,
@@ -494,6 +495,115 @@ def test_find_or_add_returns_the_address_another_transaction_adds_meanwhile(
         transaction.commit()
     assert mine.result(30) == theirs
     assert address_count(engine) == 1
+
+
+def to_find(tenant_id: int, value: str, *, minutes: int = 0) -> AddressToFind:
+    return AddressToFind(
+        tenant_id, Channel.EMAIL, value, address_hash(tenant_id, value), at(minutes)
+    )
+
+
+def test_find_or_add_each_finds_or_adds_each_in_order(
+    transactions: SqlTransactions, engine: Engine
+) -> None:
+    """One statement of each kind on either database (decisions 0032, 0035): the known
+    addresses as stored, the new ones added in the keys' order (ids ascending in it),
+    across tenants, a key named twice found as the one just added."""
+
+    def setup(uow: UnitOfWork) -> tuple[int, int, Address]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        return acme.id, globex.id, add_address(uow, acme.id, "old@example.com")
+
+    acme, globex, old = transactions.write(setup)
+    keys = [
+        to_find(acme, "b@example.com", minutes=1),
+        to_find(acme, "old@example.com", minutes=2),
+        to_find(globex, "old@example.com", minutes=3),
+        to_find(acme, "a@example.com", minutes=4),
+        to_find(acme, "b@example.com", minutes=5),
+    ]
+    found = transactions.write(lambda uow: uow.addresses.find_or_add_each(keys))
+    b, known, theirs, a, b_again = found
+    assert known == old
+    assert b_again == b
+    assert old.id < b.id < theirs.id < a.id
+    assert [(x.tenant_id, x.value, x.contact_id, x.created_at) for x in (b, theirs, a)] == [
+        (acme, "b@example.com", None, at(1)),
+        (globex, "old@example.com", None, at(3)),
+        (acme, "a@example.com", None, at(4)),
+    ]
+    for address in found:
+        assert address.address_hash == address_hash(address.tenant_id, address.value)
+        assert (
+            transactions.read(lambda uow, x=address: uow.addresses.get(x.tenant_id, x.id))
+            == address
+        )
+    assert address_count(engine) == 4
+
+
+def test_find_or_add_each_of_a_hash_known_with_another_value_is_a_conflict(
+    transactions: SqlTransactions, engine: Engine
+) -> None:
+    """As `find_or_add` of that key would make it: the whole call fails, the writer runs
+    the works again one by one."""
+    tenant = transactions.write(add_tenant)
+    known = to_find(tenant.id, "ann@example.com")
+    transactions.write(lambda uow: uow.addresses.find_or_add_each([known]))
+    other = known._replace(value="ANN@example.com")
+    keys = [to_find(tenant.id, "new@example.com"), other]
+    with pytest.raises(Conflict):
+        transactions.write(lambda uow: uow.addresses.find_or_add_each(keys))
+    assert address_count(engine) == 1
+
+
+def test_suppressions_add_each_adds_those_not_there_yet_in_order(
+    transactions: SqlTransactions,
+) -> None:
+    def setup(uow: UnitOfWork) -> tuple[int, int, list[Address]]:
+        acme, globex = add_tenant(uow, "acme"), add_tenant(uow, "globex")
+        values = ("a@x.org", "b@x.org", "c@x.org")
+        return acme.id, globex.id, [add_address(uow, acme.id, value) for value in values]
+
+    acme, globex, (a, b, c) = transactions.write(setup)
+    there = Suppression(acme, Channel.EMAIL, b.address_hash, b.id, "bounced", T0)
+    transactions.write(lambda uow: uow.suppressions.add(there))
+    wanted = [
+        Suppression(acme, Channel.EMAIL, a.address_hash, a.id, "unsubscribed", at(1)),
+        Suppression(acme, Channel.EMAIL, b.address_hash, b.id, "unsubscribed", at(2)),
+        Suppression(globex, Channel.EMAIL, b.address_hash, None, "unsubscribed", at(3)),
+        Suppression(acme, Channel.SMS, c.address_hash, c.id, "unsubscribed", at(4)),
+    ]
+    added = transactions.write(lambda uow: uow.suppressions.add_each(wanted))
+    assert added == [True, False, True, True]
+    stored = [
+        transactions.read(
+            lambda uow, x=row: uow.suppressions.get(x.tenant_id, x.channel, x.address_hash)
+        )
+        for row in wanted
+    ]
+    assert stored == [wanted[0], there, wanted[2], wanted[3]]
+
+
+def test_events_add_each_is_add_or_add_with_notice_of_each_in_order(
+    transactions: SqlTransactions, engine: Engine
+) -> None:
+    tenant = transactions.write(add_tenant)
+    events = [make_event(tenant_id=tenant.id, minutes=n) for n in range(4)]
+    notices = ["consent.changed", None, "consent.changed", "other"]
+    ids = transactions.write(lambda uow: uow.events.add_each(events, notices))
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 4
+    stored = transactions.read(
+        lambda uow: uow.events.query(tenant.id, where=EventFilter(), after_id=0, limit=10)
+    )
+    assert stored == [replace(event, id=n) for event, n in zip(events, ids, strict=True)]
+    with engine.connect() as connection:
+        rows = connection.execute(select(tables.outbox).order_by(tables.outbox.c.id)).all()
+    moments = [at(n).replace(tzinfo=None) for n in range(4)]
+    assert [tuple(row)[1:] for row in rows] == [
+        (tenant.id, kind, f'{{"event_id":{ids[n]}}}', moments[n], 0, moments[n], None)
+        for n, kind in ((0, "consent.changed"), (2, "consent.changed"), (3, "other"))
+    ]
 
 
 def test_find_many_chunks_its_in_lists(transactions: SqlTransactions) -> None:
