@@ -4,6 +4,7 @@ import json
 import random
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -14,8 +15,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import select
 
 from optledger.domain.channels import Channel
-from optledger.domain.errors import InvalidInput
-from optledger.domain.model import Action, ConsentMode, Outcome, Provenance
+from optledger.domain.errors import Forbidden, InvalidInput, InvalidLinkToken
+from optledger.domain.model import Action, Category, ConsentMode, Outcome, Provenance
 from optledger.domain.policy import Reason
 from optledger.domain.secrets import KeyedHasher
 from optledger.domain.suppressions import UNSUBSCRIBED
@@ -23,6 +24,8 @@ from optledger.services import Services, checks
 from optledger.services.checks import MAX_CHECK_BATCH
 from optledger.services.contacts import HistoryQuery
 from optledger.services.context import SuppressAddress
+from optledger.services.links import OneClick
+from optledger.services.messages import MessageSpec
 from optledger.services.targets import AddressTarget, ContactTarget
 from optledger.storage import tables
 from optledger.storage.engine import make_engine
@@ -494,3 +497,144 @@ def test_unsubscribes_run_together_leave_what_they_leave_one_by_one(engine, tran
     for tenant_id in tenants:
         report = services.contacts.verify_ledger(tenant_id=tenant_id)
         assert report.differences == ()
+
+
+def test_one_clicks_run_together_leave_what_they_leave_one_by_one(engine, transactions):
+    clock = TickingClock()
+    ctx = service_context(transactions=transactions, clock=clock)
+    services = Services.build(ctx)
+    tenants = [services.tenants.create_tenant(name=name).tenant.id for name in ("one", "two")]
+    click = Provenance(via="one_click", user_agent="Mailbox/1.0")
+    # (address, whether the link names the topic or every topic)
+    wanted = [
+        ("new1@example.com", True),
+        ("old@example.com", True),
+        ("left@example.com", True),  # left the topic already: repeated
+        ("new2@example.com", False),
+        ("new1@example.com", True),  # the first address again: the works after it run after it
+        ("gone@example.com", False),  # suppressed already: repeated
+        ("new3@example.com", False),
+        ("new3@example.com", False),
+        ("new4@example.com", True),
+    ]
+    results, subscriptions = [], []
+    for tenant_id in tenants:
+        clock.reset()
+        services.topics.create_topic(
+            tenant_id=tenant_id, key="news", name="News", consent_mode=ConsentMode.OPT_OUT
+        )
+        services.subscriptions.subscribe(
+            tenant_id=tenant_id,
+            channel=EMAIL,
+            address="old@example.com",
+            topic="news",
+            provenance=API,
+        )
+        services.subscriptions.unsubscribe(
+            tenant_id=tenant_id,
+            target=AddressTarget(EMAIL, "gone@example.com"),
+            topics=None,
+            provenance=API,
+        )
+        registered = services.messages.register_messages(
+            tenant_id=tenant_id,
+            messages=[
+                MessageSpec(EMAIL, address, "news", message_uid=f"m-{n}")
+                for n, (address, _) in enumerate(wanted)
+            ],
+        )
+        claims = [ctx.keyring.open(r.unsubscribe_url.rsplit("/", 1)[1]) for r in registered]
+        left = claims[[address for address, _ in wanted].index("left@example.com")]
+        services.links.one_click(token=ctx.keyring.seal(left), provenance=click)
+        tenant = ctx.tenant(tenant_id)
+        works = [
+            OneClick(
+                service=services.links,
+                claims=link if about_topic else replace(link, topic_id=None, message_id=None),
+                tenant=tenant,
+                provenance=click,
+            )
+            for link, (_, about_topic) in zip(claims, wanted, strict=True)
+        ]
+        if tenant_id == tenants[0]:
+            results.append(transactions.write(partial(OneClick.combine, works=works)))
+        else:
+            results.append([transactions.write(work) for work in works])
+        with engine.connect() as connection:
+            subscriptions.append(
+                connection.execute(
+                    select(
+                        tables.addresses.c.value,
+                        tables.subscriptions.c.state,
+                        tables.subscriptions.c.updated_at,
+                    )
+                    .join_from(
+                        tables.subscriptions,
+                        tables.addresses,
+                        tables.subscriptions.c.address_id == tables.addresses.c.id,
+                    )
+                    .where(tables.addresses.c.tenant_id == tenant_id)
+                    .order_by(tables.addresses.c.value)
+                ).all()
+            )
+
+    together, one_by_one = results
+    assert [change.event_id for change in together] == sorted(c.event_id for c in together)
+
+    def described(change):
+        return (change.channel, change.address, change.topic, change.action, change.outcome)
+
+    assert [described(c) for c in together] == [described(c) for c in one_by_one]
+    assert [(c.topic, c.action, c.outcome) for c in together] == [
+        ("news", Action.UNSUBSCRIBE, Outcome.CHANGED),
+        ("news", Action.UNSUBSCRIBE, Outcome.CHANGED),
+        ("news", Action.UNSUBSCRIBE, Outcome.REPEATED),
+        (None, Action.SUPPRESS, Outcome.CHANGED),
+        ("news", Action.UNSUBSCRIBE, Outcome.REPEATED),
+        (None, Action.SUPPRESS, Outcome.REPEATED),
+        (None, Action.SUPPRESS, Outcome.CHANGED),
+        (None, Action.SUPPRESS, Outcome.REPEATED),
+        ("news", Action.UNSUBSCRIBE, Outcome.CHANGED),
+    ]
+    assert _ledger_of(engine, tenants[0]) == _ledger_of(engine, tenants[1])
+    assert subscriptions[0] == subscriptions[1]
+    assert len(subscriptions[0]) == 4
+    for tenant_id in tenants:
+        report = services.contacts.verify_ledger(tenant_id=tenant_id)
+        assert report.differences == ()
+
+
+def test_one_clicks_run_together_raise_for_a_link_that_cannot_be_used(transactions):
+    ctx = service_context(transactions=transactions)
+    services = Services.build(ctx)
+    tenant_id = services.tenants.create_tenant(name="acme").tenant.id
+    services.topics.create_topic(tenant_id=tenant_id, key="news", name="News")
+    services.topics.create_topic(
+        tenant_id=tenant_id, key="receipts", name="Receipts", category=Category.TRANSACTIONAL
+    )
+    registered = services.messages.register_messages(
+        tenant_id=tenant_id,
+        messages=[
+            MessageSpec(EMAIL, "ann@example.com", "news", message_uid="n-1"),
+            MessageSpec(EMAIL, "bob@example.com", "receipts", message_uid="r-1"),
+        ],
+    )
+    tenant = ctx.tenant(tenant_id)
+    news, receipt = (ctx.keyring.open(r.unsubscribe_url.rsplit("/", 1)[1]) for r in registered)
+    click = Provenance(via="one_click")
+
+    def works(*claims):
+        return [
+            OneClick(service=services.links, claims=c, tenant=tenant, provenance=click)
+            for c in claims
+        ]
+
+    with pytest.raises(Forbidden):
+        ctx.transactions.write(partial(OneClick.combine, works=works(news, receipt)))
+    with pytest.raises(InvalidLinkToken):
+        ctx.transactions.write(
+            partial(OneClick.combine, works=works(news, replace(news, address_id=10**9)))
+        )
+    assert [
+        c.outcome for c in ctx.transactions.write(partial(OneClick.combine, works=works(news)))
+    ] == [Outcome.CHANGED]

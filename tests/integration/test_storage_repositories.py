@@ -19,6 +19,7 @@ from optledger.domain.model import (
     Confirmation,
     ConsentEvent,
     ConsentMode,
+    Message,
     OutboxItem,
     Outcome,
     Provenance,
@@ -1485,3 +1486,63 @@ def test_outbox(transactions: SqlTransactions, engine: Engine) -> None:
             None,
         )
     ]
+
+
+def test_get_each_answers_what_get_answers_in_order(transactions: SqlTransactions) -> None:
+    def setup(uow: UnitOfWork) -> tuple[list[Address], list[Message], Topic, int]:
+        one, two = add_tenant(uow, "one"), add_tenant(uow, "two")
+        topic = add_topic(uow, one.id)
+        ann, bob = add_address(uow, one.id, "ann@x.org"), add_address(uow, one.id, "bob@x.org")
+        cat = add_address(uow, two.id, "cat@x.org")
+        messages = [
+            uow.messages.add(
+                tenant_id=one.id,
+                message_uid=f"m-{address.id}",
+                address_id=address.id,
+                topic_id=topic.id,
+                campaign=None,
+                created_at=T0,
+            )
+            for address in (ann, bob)
+        ]
+        uow.subscriptions.put(Subscription(bob.id, topic.id, SubscriptionState.SUBSCRIBED, at(1)))
+        uow.subscriptions.put(Subscription(ann.id, topic.id, SubscriptionState.PENDING, at(2)))
+        return [ann, bob, cat], messages, topic, one.id
+
+    (ann, bob, cat), (of_ann, of_bob), topic, tenant_id = transactions.write(setup)
+    missing = cat.id + 1000
+    address_keys = [
+        (tenant_id, bob.id),
+        (tenant_id, cat.id),  # another tenant's
+        (tenant_id, missing),
+        (tenant_id, ann.id),
+        (tenant_id, bob.id),
+    ]
+    message_keys = [(tenant_id, of_bob.id), (cat.tenant_id, of_ann.id), (tenant_id, of_ann.id)]
+    subscription_keys = [(ann.id, topic.id), (cat.id, topic.id), (bob.id, topic.id)]
+
+    def each(uow: UnitOfWork) -> tuple[list, list, list]:
+        return (
+            uow.addresses.get_each(address_keys),
+            uow.messages.get_each(message_keys),
+            uow.subscriptions.get_each(subscription_keys),
+        )
+
+    def one_by_one(uow: UnitOfWork) -> tuple[list, list, list]:
+        return (
+            [uow.addresses.get(*key) for key in address_keys],
+            [uow.messages.get(*key) for key in message_keys],
+            [uow.subscriptions.get(*key) for key in subscription_keys],
+        )
+
+    together = transactions.read(each)
+    assert together == transactions.read(one_by_one)
+    assert together == (
+        [bob, None, None, ann, bob],
+        [of_bob, None, of_ann],
+        [
+            Subscription(ann.id, topic.id, SubscriptionState.PENDING, at(2)),
+            None,
+            Subscription(bob.id, topic.id, SubscriptionState.SUBSCRIBED, at(1)),
+        ],
+    )

@@ -17,7 +17,7 @@ stopped, with no way back from the pages.
 """
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,7 +31,9 @@ from optledger.domain.model import (
     Action,
     Address,
     Category,
+    ConsentEvent,
     Message,
+    Outcome,
     Provenance,
     Subscription,
     SubscriptionState,
@@ -42,7 +44,18 @@ from optledger.domain.model import (
 from optledger.domain.policy import decide
 from optledger.domain.ports import Completion, UnitOfWork
 from optledger.domain.suppressions import UNSUBSCRIBED, suppression_origin
-from optledger.services.context import Attribution, ServiceContext, set_suppressed, set_topic_state
+from optledger.services.context import (
+    Attribution,
+    ServiceContext,
+    change_of,
+    consent_event,
+    keep_the_stronger_origin,
+    notice_of,
+    set_suppressed,
+    set_topic_state,
+    suppression_event,
+    suppression_of,
+)
 from optledger.services.results import Change
 from optledger.services.validation import check_provenance
 
@@ -54,6 +67,7 @@ __all__ = [
     "LinkPage",
     "LinkService",
     "LinkTopic",
+    "OneClick",
     "PreferenceCentre",
     "TopicToggle",
 ]
@@ -194,13 +208,16 @@ class LinkService:
         change once it is committed (or the use case's error)."""
         check_provenance(provenance)
         claims, tenant = self._claims(token)
-
-        def work(uow: UnitOfWork) -> Change:
-            link = self._resolve(uow, claims=claims, tenant=tenant)
-            scope = LeaveScope.EVERYTHING if link.topic is None else LeaveScope.TOPIC
-            return self._leave(uow, link=link, scope=scope, provenance=provenance)
-
+        work = OneClick(service=self, claims=claims, tenant=tenant, provenance=provenance)
         self._ctx.transactions.submit_into(work, completion)
+
+    def leave_in(
+        self, uow: UnitOfWork, *, claims: LinkClaims, tenant: Tenant, provenance: Provenance
+    ) -> Change:
+        """`one_click`'s work, in `uow`."""
+        link = self._resolve(uow, claims=claims, tenant=tenant)
+        scope = LeaveScope.EVERYTHING if link.topic is None else LeaveScope.TOPIC
+        return self._leave(uow, link=link, scope=scope, provenance=provenance)
 
     def leave(self, *, token: str, scope: LeaveScope, provenance: Provenance) -> LinkPage:
         """Leave the link's topic or stop everything on the channel; the page after it."""
@@ -349,19 +366,27 @@ class LinkService:
         address = uow.addresses.get(tenant.id, claims.address_id)
         if address is None:
             raise InvalidLinkToken
-        topic = None
-        if claims.topic_id is not None:
-            topic = self._ctx.topic_by_id(uow, tenant.id, claims.topic_id)
-            if topic is None or address.channel not in topic.channels:
-                raise InvalidLinkToken
-        message = None
-        if claims.message_id is not None:
-            message = uow.messages.get(tenant.id, claims.message_id)
-            if message is None or message.address_id != address.id:
-                raise InvalidLinkToken
-            if topic is not None and message.topic_id != topic.id:
-                raise InvalidLinkToken
-        return _Link(tenant=tenant, address=address, topic=topic, message=message)
+        return _link_of(
+            claims=claims,
+            tenant=tenant,
+            address=address,
+            topic=self.topic_of(uow, claims=claims, tenant=tenant),
+            message=(
+                None
+                if claims.message_id is None
+                else uow.messages.get(tenant.id, claims.message_id)
+            ),
+        )
+
+    def topic_of(self, uow: UnitOfWork, *, claims: LinkClaims, tenant: Tenant) -> Topic | None:
+        """The topic the claims name (None: none named, or not found)."""
+        if claims.topic_id is None:
+            return None
+        return self._ctx.topic_by_id(uow, tenant.id, claims.topic_id)
+
+    def now(self) -> datetime:
+        """The clock's reading, as a use case of the service takes it."""
+        return self._ctx.clock.now()
 
     def _leave(
         self, uow: UnitOfWork, *, link: _Link, scope: LeaveScope, provenance: Provenance
@@ -379,8 +404,7 @@ class LinkService:
             )
         if link.topic is None:
             raise InvalidInput.of("scope", "this link was not sent about one topic")
-        if not link.topic.unsubscribable:
-            raise Forbidden(f"topic: {link.topic.name!r} cannot be unsubscribed from")
+        _leavable(link.topic)
         return set_topic_state(
             uow,
             at=now,
@@ -592,3 +616,164 @@ def _undo_until(since: datetime | None, *, period: timedelta, now: datetime) -> 
     if since is None or since + period <= now:
         return None
     return since + period
+
+
+def _link_of(
+    *,
+    claims: LinkClaims,
+    tenant: Tenant,
+    address: Address | None,
+    topic: Topic | None,
+    message: Message | None,
+) -> _Link:
+    """The link the claims name, from the rows they name (None: not found);
+    InvalidLinkToken if those rows are missing or do not belong together."""
+    if address is None:
+        raise InvalidLinkToken
+    if claims.topic_id is not None and (topic is None or address.channel not in topic.channels):
+        raise InvalidLinkToken
+    if claims.message_id is not None:
+        if message is None or message.address_id != address.id:
+            raise InvalidLinkToken
+        if topic is not None and message.topic_id != topic.id:
+            raise InvalidLinkToken
+    return _Link(tenant=tenant, address=address, topic=topic, message=message)
+
+
+def _leavable(topic: Topic) -> Topic:
+    """The topic, if a person may leave it; else Forbidden."""
+    if not topic.unsubscribable:
+        raise Forbidden(f"topic: {topic.name!r} cannot be unsubscribed from")
+    return topic
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OneClick:
+    """The work of an RFC 8058 one-click: leave the link's topic, or stop everything on
+    the channel for a link issued for every topic.
+
+    Its `combine` runs many of them (`Transactions` may, on PostgreSQL, where each
+    statement is a round trip of the one writer's) reading and writing each table once
+    for a group: the addresses, the messages, the subscriptions read, the subscriptions
+    and suppressions written, the events with their notices. That leaves exactly what
+    they would leave one after another, as `SuppressAddress.combine` does (decision
+    0032): each statement keeps their order (event and outbox ids), and a work naming an
+    address an earlier one of the group named starts the next group (decision 0036). A
+    link that cannot be used raises, and the writer then runs every work alone.
+    """
+
+    service: LinkService
+    claims: LinkClaims
+    tenant: Tenant
+    provenance: Provenance
+
+    def __call__(self, uow: UnitOfWork) -> Change:
+        return self.service.leave_in(
+            uow, claims=self.claims, tenant=self.tenant, provenance=self.provenance
+        )
+
+    @staticmethod
+    def combine(uow: UnitOfWork, works: Sequence[object]) -> list[object]:
+        """Run `works` (each a `OneClick`) as if one after another, in groups of works
+        on different addresses."""
+        clicks = [work for work in works if isinstance(work, OneClick)]
+        if len(clicks) != len(works):
+            raise TypeError("OneClick.combine runs OneClick works only")
+        results: list[object] = []
+        group: list[OneClick] = []
+        named: set[int] = set()
+        for work in clicks:
+            if work.claims.address_id in named:
+                results += _one_click_each(uow, group)
+                group, named = [], set()
+            group.append(work)
+            named.add(work.claims.address_id)
+        results += _one_click_each(uow, group)
+        return results
+
+
+def _one_click_each(uow: UnitOfWork, works: Sequence[OneClick]) -> list[Change]:
+    """`OneClick` of each of `works`, which name different addresses: each table read or
+    written once for them all. The clock is read as each would read it, once, in the same
+    order."""
+    times = [work.service.now() for work in works]
+    addresses = uow.addresses.get_each([(w.tenant.id, w.claims.address_id) for w in works])
+    messages = iter(
+        uow.messages.get_each(
+            [(w.tenant.id, w.claims.message_id) for w in works if w.claims.message_id is not None]
+        )
+    )
+    links = [
+        _link_of(
+            claims=work.claims,
+            tenant=work.tenant,
+            address=address,
+            topic=work.service.topic_of(uow, claims=work.claims, tenant=work.tenant),
+            message=None if work.claims.message_id is None else next(messages),
+        )
+        for work, address in zip(works, addresses, strict=True)
+    ]
+    left = {
+        link.address.id: subscription is not None
+        and subscription.state is SubscriptionState.UNSUBSCRIBED
+        for link, subscription in zip(
+            (link for link in links if link.topic is not None),
+            uow.subscriptions.get_each(
+                [(link.address.id, _leavable(link.topic).id) for link in links if link.topic]
+            ),
+            strict=True,
+        )
+    }
+    added = iter(
+        uow.suppressions.add_each(
+            [
+                suppression_of(link.address, reason=UNSUBSCRIBED, since=now)
+                for link, now in zip(links, times, strict=True)
+                if link.topic is None
+            ]
+        )
+    )
+    events: list[ConsentEvent] = []
+    leaving: list[Subscription] = []
+    for work, link, now in zip(works, links, times, strict=True):
+        if link.topic is None:
+            changed = next(added)
+            if not changed:
+                keep_the_stronger_origin(uow, address=link.address, reason=UNSUBSCRIBED)
+            events.append(
+                suppression_event(
+                    at=now,
+                    address=link.address,
+                    suppressed=True,
+                    changed=changed,
+                    provenance=work.provenance,
+                    attribution=link.attribution,
+                )
+            )
+            continue
+        state = SubscriptionState.UNSUBSCRIBED
+        if not left[link.address.id]:
+            leaving.append(
+                Subscription(
+                    address_id=link.address.id, topic_id=link.topic.id, state=state, updated_at=now
+                )
+            )
+        events.append(
+            consent_event(
+                tenant_id=link.topic.tenant_id,
+                at=now,
+                action=Action.UNSUBSCRIBE,
+                outcome=Outcome.REPEATED if left[link.address.id] else Outcome.CHANGED,
+                address=link.address,
+                topic=link.topic,
+                state=state,
+                provenance=work.provenance,
+                attribution=link.attribution,
+            )
+        )
+    uow.subscriptions.put_many(leaving)
+    ids = uow.events.add_each(events, [notice_of(event) for event in events])
+    return [
+        change_of(event, event_id=event_id, address=link.address, topic=link.topic)
+        for event, event_id, link in zip(events, ids, links, strict=True)
+    ]

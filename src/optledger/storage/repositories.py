@@ -493,6 +493,24 @@ def _arrays(rows: Sequence[Mapping[str, object]], names: Sequence[str]) -> dict[
     return {name: [row[name] for row in rows] for name in names}
 
 
+@cache
+def _subscriptions_of_pairs() -> Select[*tuple[Any, ...]]:
+    """The subscriptions whose (address_id, topic_id) is among `:pairs` (expanding)."""
+    return select(subscriptions).where(
+        tuple_(subscriptions.c.address_id, subscriptions.c.topic_id).in_(
+            bindparam("pairs", expanding=True)
+        )
+    )
+
+
+_Owned = TypeVar("_Owned", Address, Message)
+
+
+def _of_tenant(row: _Owned | None, tenant_id: int) -> _Owned | None:
+    """`row` if it belongs to `tenant_id`: what a `get` by tenant and id answers."""
+    return row if row is not None and row.tenant_id == tenant_id else None
+
+
 def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -1317,6 +1335,23 @@ class SqlAddressRepository:
             raise Conflict("this address already exists")
         return result
 
+    def get_each(self, keys: Sequence[tuple[int, int]]) -> list[Address | None]:
+        """`get` of each (tenant id, address id), in order: on PostgreSQL in one
+        statement by id (an address of another tenant is None, as `get` answers), on
+        SQLite one by one."""
+        if self._executor.dialect_name != "postgresql" or len(keys) < 2:
+            return [self.get(tenant_id, address_id) for tenant_id, address_id in keys]
+        statement = _select_in(addresses, "id")
+
+        def rows_of(ids: list[int]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"values": ids})
+
+        found = {
+            address.id: address
+            for address in _collect(rows_of, [key[1] for key in keys], _address_from_row)
+        }
+        return [_of_tenant(found.get(address_id), tenant_id) for tenant_id, address_id in keys]
+
     def find_many(
         self, tenant_id: int, channel: Channel, values: Mapping[str, str]
     ) -> dict[str, Address]:
@@ -1367,6 +1402,22 @@ class SqlSubscriptionRepository:
         parameters = {"address_id": address_id, "topic_id": topic_id}
         row = self._executor.first(statement, parameters)
         return None if row is None else _subscription_from_row(row)
+
+    def get_each(self, keys: Sequence[tuple[int, int]]) -> list[Subscription | None]:
+        """`get` of each (address id, topic id), in order: on PostgreSQL in one statement,
+        on SQLite one by one."""
+        if self._executor.dialect_name != "postgresql" or len(keys) < 2:
+            return [self.get(address_id, topic_id) for address_id, topic_id in keys]
+        statement = _subscriptions_of_pairs()
+
+        def rows_of(pairs: list[tuple[int, int]]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"pairs": pairs})
+
+        found = {
+            (row.address_id, row.topic_id): row
+            for row in _collect(rows_of, keys, _subscription_from_row)
+        }
+        return [found.get(key) for key in keys]
 
     def put(self, subscription: Subscription) -> None:
         """Insert or replace the row for (address, topic)."""
@@ -1921,6 +1972,23 @@ class SqlMessageRepository:
         parameters = {"tenant_id": tenant_id, "id": message_id}
         row = self._executor.first(statement, parameters)
         return None if row is None else _message_from_row(row)
+
+    def get_each(self, keys: Sequence[tuple[int, int]]) -> list[Message | None]:
+        """`get` of each (tenant id, message id), in order: on PostgreSQL in one statement
+        by id (a message of another tenant is None, as `get` answers), on SQLite one by
+        one."""
+        if self._executor.dialect_name != "postgresql" or len(keys) < 2:
+            return [self.get(tenant_id, message_id) for tenant_id, message_id in keys]
+        statement = _select_in(messages, "id")
+
+        def rows_of(ids: list[int]) -> Iterable[_Row]:
+            return self._connection.execute(statement, {"values": ids})
+
+        found = {
+            message.id: message
+            for message in _collect(rows_of, [key[1] for key in keys], _message_from_row)
+        }
+        return [_of_tenant(found.get(message_id), tenant_id) for tenant_id, message_id in keys]
 
     def by_uid(self, tenant_id: int, message_uid: str) -> Message | None:
         statement = _select(messages, ("tenant_id", "message_uid"))
