@@ -1156,6 +1156,104 @@ def test_imported_rows_round_trip(transactions: SqlTransactions) -> None:
     assert event_ids[1] == event_ids[0] + 1
 
 
+def event_rows(engine: Engine) -> list[dict[str, object]]:
+    """Every column of every stored event but its id, in id order, as the database holds it."""
+    events = tables.consent_events
+    with engine.connect() as connection:
+        rows = connection.execute(select(events).order_by(events.c.id)).mappings().all()
+    return [{name: value for name, value in row.items() if name != "id"} for row in rows]
+
+
+@pytest.mark.parametrize(
+    "provenance",
+    [
+        Provenance(via="import", actor="cli"),
+        Provenance(
+            via="rest",
+            actor="key:7",
+            device="desktop",
+            entrypoint="/v1/suppressions/import",
+            tags=("bulk",),
+            context={"file": "a.csv"},
+            request_id="req-1",
+            idempotency_key="idem-1",
+            locale="en-GB",
+            ip="192.0.2.1",
+            user_agent="curl/8",
+        ),
+    ],
+    ids=["some-provenance", "every-provenance"],
+)
+@pytest.mark.parametrize("targeted", [False, True], ids=["suppressions", "with-topic"])
+def test_imported_events_are_the_rows_single_events_are(
+    transactions: SqlTransactions, engine: Engine, provenance: Provenance, *, targeted: bool
+) -> None:
+    """`add_imported` names only the columns its batch sets (decision 0037); every column
+    of the rows it stores, NULLs included, is what `add` stores for the same events."""
+
+    def setup(uow: UnitOfWork) -> tuple[Tenant, list[ImportedEvent]]:
+        tenant = add_tenant(uow)
+        topic = add_topic(uow, tenant.id)
+        contact = uow.contacts.add(tenant_id=tenant.id, external_id="u", locale=None, created_at=T0)
+        plain = add_address(uow, tenant.id, "plain@x.org")
+        known = add_address(uow, tenant.id, "known@x.org", contact_id=contact.id)
+        rows = [
+            ImportedEvent(
+                Action.SUPPRESS,
+                Outcome.CHANGED,
+                Channel.EMAIL,
+                plain.address_hash,
+                plain.id,
+                None,
+                None,
+                None,
+            )
+        ]
+        if targeted:
+            rows.append(
+                ImportedEvent(
+                    Action.UNSUBSCRIBE,
+                    Outcome.REPEATED,
+                    Channel.EMAIL,
+                    known.address_hash,
+                    known.id,
+                    contact.id,
+                    topic.id,
+                    SubscriptionState.UNSUBSCRIBED,
+                )
+            )
+        return tenant, rows
+
+    tenant, rows = transactions.write(setup)
+    transactions.write(
+        lambda uow: uow.events.add_imported(
+            tenant_id=tenant.id, occurred_at=at(2), provenance=provenance, rows=rows
+        )
+    )
+    imported = event_rows(engine)
+    for row in rows:
+        event = ConsentEvent(
+            tenant_id=tenant.id,
+            occurred_at=at(2),
+            action=row.action,
+            outcome=row.outcome,
+            channel=row.channel,
+            address_hash=row.address_hash,
+            address_id=row.address_id,
+            contact_id=row.contact_id,
+            topic_id=row.topic_id,
+            state=row.state,
+            provenance=provenance,
+        )
+        transactions.write(lambda uow, event=event: uow.events.add(event))
+
+    stored = event_rows(engine)
+    assert len(imported) == len(rows)
+    assert stored == imported + imported
+    assert [row["contact_id"] for row in imported] == [row.contact_id for row in rows]
+    assert {row["request_id"] for row in imported} == {provenance.request_id}
+
+
 def test_a_bulk_insert_of_an_existing_row_is_a_conflict(transactions: SqlTransactions) -> None:
     def write(uow: UnitOfWork) -> None:
         tenant = add_tenant(uow)
