@@ -139,8 +139,8 @@ def test_a_write_waits_for_a_foreign_lock_longer_than_sqlites_busy_timeout(
     try:
         foreign.execute("BEGIN IMMEDIATE")
         timer = threading.Timer(5.5, foreign.execute, args=("COMMIT",))
+        begun = time.monotonic()  # before the timer starts: the write cannot end before it fires
         timer.start()
-        begun = time.monotonic()
         transactions.write(add_tenant("patient"))
         waited = time.monotonic() - begun
         timer.join(WAIT)
