@@ -14,7 +14,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "BodyTooLargeError",
     "is_one_click",
-    "is_one_click_body",
     "parse_form",
     "read_body",
 ]
@@ -23,8 +22,6 @@ MAX_BODY_BYTES: Final = 16 * 1024
 _MAX_FIELDS: Final = 1_000
 _FORM_TYPES: Final = frozenset({b"application/x-www-form-urlencoded", b"multipart/form-data"})
 _ONE_CLICK_FIELD, _, _ONE_CLICK_VALUE = ONE_CLICK_POST.partition("=")
-_ONE_CLICK_BODY: Final = ONE_CLICK_POST.encode("ascii")
-_URLENCODED: Final = "application/x-www-form-urlencoded"
 
 
 class BodyTooLargeError(Exception):
@@ -72,17 +69,3 @@ async def parse_form(headers: Headers, body: bytes) -> FormData | None:
 def is_one_click(form: FormData | None) -> bool:
     """Whether the form is exactly RFC 8058's `List-Unsubscribe=One-Click`."""
     return form is not None and form.multi_items() == [(_ONE_CLICK_FIELD, _ONE_CLICK_VALUE)]
-
-
-async def is_one_click_body(headers: Headers, body: bytes) -> bool:
-    """Whether the body is exactly RFC 8058's `List-Unsubscribe=One-Click` form.
-
-    Why the first test: what RFC 8058 clients send, that exact urlencoded body under a
-    bare `application/x-www-form-urlencoded`, is what the form parser would read as
-    that one field, so it is answered without the parser (about a quarter of the
-    one-click route's event-loop time, BENCHMARKS.md "perf-oneclick"); any other body or
-    content type goes through `parse_form`, as before.
-    """
-    if body == _ONE_CLICK_BODY and headers.get("content-type") == _URLENCODED:
-        return True
-    return is_one_click(await parse_form(headers, body))

@@ -23,12 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from optledger.api.completions import LoopCompletion
-from optledger.api.pages.forms import (
-    BodyTooLargeError,
-    is_one_click_body,
-    parse_form,
-    read_body,
-)
+from optledger.api.pages.forms import BodyTooLargeError, is_one_click, parse_form, read_body
 from optledger.api.pages.i18n import choose_locale, explicit_locale
 from optledger.api.pages.render import ASSETS, BrandView, Renderer, plain, security_headers
 from optledger.domain.errors import (
@@ -231,13 +226,11 @@ class PageHandlers:
             body = await read_body(request)
         except BodyTooLargeError:
             return plain(TOO_LARGE, status=413)
-        if not await is_one_click_body(request.headers, body):
+        if not is_one_click(await parse_form(request.headers, body)):
             return plain(ONE_CLICK_BAD_BODY, status=400)
         provenance = _provenance(request, via="one_click", locale=None)
         try:
-            # Not `LoopCompletion[Change]()`: calling the subscripted alias costs a typing
-            # call and a failed `__orig_class__` assignment (slots) per request.
-            committed: LoopCompletion[Change] = LoopCompletion()
+            committed = LoopCompletion[Change]()
             self._links.submit_one_click(
                 token=request.path_params["token"], provenance=provenance, completion=committed
             )
