@@ -652,9 +652,9 @@ class OneClick:
     """The work of an RFC 8058 one-click: leave the link's topic, or stop everything on
     the channel for a link issued for every topic.
 
-    Its `combine` runs many of them (`Transactions` may, on PostgreSQL, where each
-    statement is a round trip of the one writer's) reading and writing each table once
-    for a group: the addresses, the messages, the subscriptions read, the subscriptions
+    Its `combine` runs many of them (the writer runs a batch's consecutive ones through
+    it: on PostgreSQL each statement is a round trip, on SQLite the lock is held while
+    they run) reading and writing each table once for a group: the addresses, the messages, the subscriptions read, the subscriptions
     and suppressions written, the events with their notices. That leaves exactly what
     they would leave one after another, as `SuppressAddress.combine` does (decision
     0032): each statement keeps their order (event and outbox ids), and a work naming an
