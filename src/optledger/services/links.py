@@ -653,13 +653,14 @@ class OneClick:
     the channel for a link issued for every topic.
 
     Its `combine` runs many of them (the writer runs a batch's consecutive ones through
-    it: on PostgreSQL each statement is a round trip, on SQLite the lock is held while
-    they run) reading and writing each table once for a group: the addresses, the messages, the subscriptions read, the subscriptions
-    and suppressions written, the events with their notices. That leaves exactly what
-    they would leave one after another, as `SuppressAddress.combine` does (decision
-    0032): each statement keeps their order (event and outbox ids), and a work naming an
-    address an earlier one of the group named starts the next group (decision 0036). A
-    link that cannot be used raises, and the writer then runs every work alone.
+    it: on PostgreSQL each statement is a round trip, on SQLite the write lock is held
+    while they run) reading and writing each table once for a group: the addresses, the
+    messages, the subscriptions read, the subscriptions and suppressions written, the
+    events with their notices. That leaves exactly what they would leave one after
+    another, as `SuppressAddress.combine` does (decision 0032): each statement keeps
+    their order (event and outbox ids), and a work naming an address an earlier one of
+    the group named starts the next group (decision 0036). A link that cannot be used
+    raises, and the writer then runs every work alone.
     """
 
     service: LinkService
