@@ -281,28 +281,51 @@ def set_topic_state(
     attribution: Attribution = NO_ATTRIBUTION,
 ) -> Change:
     """Move (address, topic) to `state` (None: back to the topic's default) and record it."""
-    current = uow.subscriptions.get(address.id, topic.id)
-    current_state = current.state if current else None
-    outcome = Outcome.REPEATED if current_state == state else Outcome.CHANGED
-    if outcome is Outcome.CHANGED:
-        if state is None:
-            uow.subscriptions.remove(address.id, topic.id)
-        else:
-            uow.subscriptions.put(
-                Subscription(address_id=address.id, topic_id=topic.id, state=state, updated_at=at)
-            )
-    event = consent_event(
-        tenant_id=topic.tenant_id,
+    event = topic_state_event(
+        uow.subscriptions.get(address.id, topic.id),
         at=at,
         action=action,
-        outcome=outcome,
         address=address,
         topic=topic,
         state=state,
         provenance=provenance,
         attribution=attribution,
     )
+    if event.outcome is Outcome.CHANGED:
+        if state is None:
+            uow.subscriptions.remove(address.id, topic.id)
+        else:
+            uow.subscriptions.put(
+                Subscription(address_id=address.id, topic_id=topic.id, state=state, updated_at=at)
+            )
     return record(uow, event=event, address=address, topic=topic)
+
+
+def topic_state_event(
+    current: Subscription | None,
+    *,
+    at: datetime,
+    action: Action,
+    address: Address,
+    topic: Topic,
+    state: SubscriptionState | None,
+    provenance: Provenance,
+    attribution: Attribution = NO_ATTRIBUTION,
+) -> ConsentEvent:
+    """The event of moving (address, topic) from its `current` row to `state`: `repeated`
+    when it is in that state already, else `changed` (the row is then written)."""
+    current_state = current.state if current else None
+    return consent_event(
+        tenant_id=topic.tenant_id,
+        at=at,
+        action=action,
+        outcome=Outcome.REPEATED if current_state == state else Outcome.CHANGED,
+        address=address,
+        topic=topic,
+        state=state,
+        provenance=provenance,
+        attribution=attribution,
+    )
 
 
 def set_suppressed(

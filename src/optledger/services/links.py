@@ -48,13 +48,13 @@ from optledger.services.context import (
     Attribution,
     ServiceContext,
     change_of,
-    consent_event,
     keep_the_stronger_origin,
     notice_of,
     set_suppressed,
     set_topic_state,
     suppression_event,
     suppression_of,
+    topic_state_event,
 )
 from optledger.services.results import Change
 from optledger.services.validation import check_provenance
@@ -714,9 +714,8 @@ def _one_click_each(uow: UnitOfWork, works: Sequence[OneClick]) -> list[Change]:
         )
         for work, address in zip(works, addresses, strict=True)
     ]
-    left = {
-        link.address.id: subscription is not None
-        and subscription.state is SubscriptionState.UNSUBSCRIBED
+    current = {
+        link.address.id: subscription
         for link, subscription in zip(
             (link for link in links if link.topic is not None),
             uow.subscriptions.get_each(
@@ -753,25 +752,23 @@ def _one_click_each(uow: UnitOfWork, works: Sequence[OneClick]) -> list[Change]:
             )
             continue
         state = SubscriptionState.UNSUBSCRIBED
-        if not left[link.address.id]:
+        event = topic_state_event(
+            current[link.address.id],
+            at=now,
+            action=Action.UNSUBSCRIBE,
+            address=link.address,
+            topic=link.topic,
+            state=state,
+            provenance=work.provenance,
+            attribution=link.attribution,
+        )
+        if event.outcome is Outcome.CHANGED:
             leaving.append(
                 Subscription(
                     address_id=link.address.id, topic_id=link.topic.id, state=state, updated_at=now
                 )
             )
-        events.append(
-            consent_event(
-                tenant_id=link.topic.tenant_id,
-                at=now,
-                action=Action.UNSUBSCRIBE,
-                outcome=Outcome.REPEATED if left[link.address.id] else Outcome.CHANGED,
-                address=link.address,
-                topic=link.topic,
-                state=state,
-                provenance=work.provenance,
-                attribution=link.attribution,
-            )
-        )
+        events.append(event)
     uow.subscriptions.put_many(leaving)
     ids = uow.events.add_each(events, [notice_of(event) for event in events])
     return [

@@ -511,6 +511,23 @@ def _of_tenant(row: _Owned | None, tenant_id: int) -> _Owned | None:
     return row if row is not None and row.tenant_id == tenant_id else None
 
 
+def _owned_by_id(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[tuple[int, int]],
+    entry: Callable[[_Row], _Owned],
+) -> list[_Owned | None]:
+    """The rows of `table` with the ids of `keys` (tenant id, id), in their order, read by
+    id in one statement per chunk; a row of another tenant is None, as `get` answers."""
+    statement = _select_in(table, "id")
+
+    def rows_of(ids: list[int]) -> Iterable[_Row]:
+        return connection.execute(statement, {"values": ids})
+
+    found = {row.id: row for row in _collect(rows_of, [key[1] for key in keys], entry)}
+    return [_of_tenant(found.get(row_id), tenant_id) for tenant_id, row_id in keys]
+
+
 def _dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -1350,16 +1367,7 @@ class SqlAddressRepository:
         SQLite one by one."""
         if self._executor.dialect_name != "postgresql" or len(keys) < 2:
             return [self.get(tenant_id, address_id) for tenant_id, address_id in keys]
-        statement = _select_in(addresses, "id")
-
-        def rows_of(ids: list[int]) -> Iterable[_Row]:
-            return self._connection.execute(statement, {"values": ids})
-
-        found = {
-            address.id: address
-            for address in _collect(rows_of, [key[1] for key in keys], _address_from_row)
-        }
-        return [_of_tenant(found.get(address_id), tenant_id) for tenant_id, address_id in keys]
+        return _owned_by_id(self._connection, addresses, keys, _address_from_row)
 
     def find_many(
         self, tenant_id: int, channel: Channel, values: Mapping[str, str]
@@ -2017,16 +2025,7 @@ class SqlMessageRepository:
         one."""
         if self._executor.dialect_name != "postgresql" or len(keys) < 2:
             return [self.get(tenant_id, message_id) for tenant_id, message_id in keys]
-        statement = _select_in(messages, "id")
-
-        def rows_of(ids: list[int]) -> Iterable[_Row]:
-            return self._connection.execute(statement, {"values": ids})
-
-        found = {
-            message.id: message
-            for message in _collect(rows_of, [key[1] for key in keys], _message_from_row)
-        }
-        return [_of_tenant(found.get(message_id), tenant_id) for tenant_id, message_id in keys]
+        return _owned_by_id(self._connection, messages, keys, _message_from_row)
 
     def by_uid(self, tenant_id: int, message_uid: str) -> Message | None:
         statement = _select(messages, ("tenant_id", "message_uid"))
