@@ -21,6 +21,12 @@ of the import's progress row. Layouts:
   with one secondary index on (tenant, channel, hash): 2 b-trees a line, as many as the
   ceiling's table.
 
+With `--lookups` each batch first reads, in the same transaction, what an import must
+read to decide each line's outcome: the state stored under each of the batch's keys, one
+statement per keyed table, as `services.suppressions._apply_batch` reads it (the keys as
+one JSON array through `json_each`): `today` its addresses and suppressions, `two` its
+suppressions, `one` its lines.
+
 In the same run, before the layouts of each round, the w3-import ceiling:
 `ceiling (subprocess)` is `bench/ceilings/bulk.py import-sqlite` on the same rows as a CSV
 file, start-up included, exactly as `bench.run` times it (the W3 denominator);
@@ -29,7 +35,7 @@ primary key in one FULL transaction. Each layout's rows/s is given with its rati
 subprocess ceiling of its round, with the process's CPU seconds and the bytes it wrote
 (WAL and checkpoints: what a shared machine's load does not change).
 
-    .venv/bin/python bench/import_floor.py --rows 100000 --batch 2000 --rounds 3
+    .venv/bin/python bench/import_floor.py --rows 100000 --batch 2000 --rounds 3 [--lookups]
 """
 
 import argparse
@@ -154,6 +160,24 @@ def _write_one(db: sqlite3.Connection, part: list[Row]) -> None:
     )
 
 
+LOOKUPS = {
+    "today": (
+        "SELECT id, contact_id FROM addresses WHERE tenant_id = 1 AND channel = 'email'"
+        " AND value_digest IN (SELECT value FROM json_each(?))",
+        "SELECT address_hash, reason FROM suppressions WHERE tenant_id = 1"
+        " AND channel = 'email' AND address_hash IN (SELECT value FROM json_each(?))",
+    ),
+    "two": (
+        "SELECT address_hash, reason FROM suppressions WHERE tenant_id = 1"
+        " AND channel = 'email' AND address_hash IN (SELECT value FROM json_each(?))",
+    ),
+    "one": (
+        "SELECT address_hash, reason FROM imported_lines WHERE tenant_id = 1"
+        " AND channel = 'email' AND address_hash IN (SELECT value FROM json_each(?))",
+    ),
+}
+"""What each layout reads per batch to decide its lines' outcomes (`--lookups`)."""
+
 LAYOUTS: dict[str, tuple[Callable[[Path], Path], Callable[[sqlite3.Connection, list[Row]], None]]]
 LAYOUTS = {
     "today": (_today, _write_today),
@@ -162,7 +186,7 @@ LAYOUTS = {
 }
 
 
-def floor(rows: list[Row], *, batch: int, layout: str) -> dict[str, float]:
+def floor(rows: list[Row], *, batch: int, layout: str, lookups: bool) -> dict[str, float]:
     """rows/s, CPU seconds and MB written of one run of `layout` on a fresh file."""
     make, write = LAYOUTS[layout]
     with tempfile.TemporaryDirectory(prefix="import-floor-") as scratch:
@@ -174,6 +198,11 @@ def floor(rows: list[Row], *, batch: int, layout: str) -> dict[str, float]:
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
             db.execute("BEGIN IMMEDIATE")
+            if lookups:
+                keys = json.dumps([h for _, _, h in part])
+                for statement in LOOKUPS[layout]:
+                    if db.execute(statement, (keys,)).fetchall():
+                        raise RuntimeError("a new line was found")
             write(db, part)
             db.execute(
                 "INSERT INTO outbox (tenant_id, kind, payload, created_at, run_at)"
@@ -237,6 +266,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layout", action="append", choices=list(LAYOUTS), help="(all)")
+    parser.add_argument("--lookups", action="store_true", help="read each batch's keys first")
     args = parser.parse_args()
     rows = rows_of(args.rows)
     with tempfile.TemporaryDirectory(prefix="import-floor-") as scratch:
@@ -248,11 +278,12 @@ def main() -> None:
                 "rows": args.rows,
                 "batch": args.batch,
                 "round": round_,
+                "lookups": args.lookups,
                 "ceiling (subprocess) rows/s": round(top),
                 "ceiling (insert) rows/s": round(ceiling_insert(rows)),
             }
             for layout in args.layout or list(LAYOUTS):
-                measured = floor(rows, batch=args.batch, layout=layout)
+                measured = floor(rows, batch=args.batch, layout=layout, lookups=args.lookups)
                 line[layout] = {
                     **{name: round(value, 2) for name, value in measured.items()},
                     "ratio": round(measured["rows/s"] / top, 3),

@@ -28,10 +28,18 @@ a schema `floor`, then, in turns for `--rounds`:
     state of a line, with its primary key and one secondary index on (tenant, channel,
     hash): one heap and two index entries a line (the ceiling's table: one and one).
 
+With `--lookups` each batch first does, in the same transaction, what an import must do
+before writing whatever the layout: read the state stored under each of the batch's keys,
+one statement per keyed table, probing its key once per value as
+`services.suppressions._apply_batch` does on PostgreSQL (`unnest` joined `LATERAL … LIMIT
+1`; `today` its addresses and suppressions, `two` its suppressions, `one` its lines), and
+take the ids of its new rows from their sequences (`nextval` over `generate_series`:
+`today` addresses and events, `two` events, `one` lines); the ids written are then those.
+
 Prints, per round, each one's rows/s and its ratio to the subprocess ceiling of the round.
 
     .venv/bin/python bench/import_floor_postgres.py \\
-      --url postgresql://postgres@127.0.0.1:5432/bench --rows 100000 --batch 500
+      --url postgresql://postgres@127.0.0.1:5432/bench --rows 100000 --batch 500 [--lookups]
 """
 
 import argparse
@@ -68,6 +76,8 @@ FLOOR = (
     " address_hash VARCHAR(64) NOT NULL, value TEXT, reason TEXT NOT NULL,"
     " via VARCHAR(64) NOT NULL, actor TEXT, tags TEXT NOT NULL, context TEXT NOT NULL)",
     "CREATE INDEX ON floor.imported_lines (tenant_id, channel, address_hash)",
+    "CREATE SEQUENCE floor.consent_events_id_seq",
+    "CREATE SEQUENCE floor.imported_lines_id_seq",
     "CREATE TABLE floor.outbox (id BIGSERIAL PRIMARY KEY, tenant_id INTEGER NOT NULL,"
     " kind VARCHAR(64) NOT NULL, payload TEXT NOT NULL, created_at TIMESTAMP NOT NULL,"
     " run_at TIMESTAMP NOT NULL)",
@@ -210,6 +220,51 @@ def _write_one(cursor: psycopg.Cursor[tuple[object, ...]], part: list[Row]) -> N
     )
 
 
+PROBE_ADDRESSES = (
+    "SELECT found.* FROM unnest(%s::text[]) AS keys(key) JOIN LATERAL (SELECT * FROM addresses"
+    " WHERE tenant_id = 1 AND channel = 'email' AND value_digest = keys.key LIMIT 1) AS found"
+    " ON true"
+)
+PROBE_SUPPRESSIONS = (
+    "SELECT found.* FROM unnest(%s::text[]) AS keys(key) JOIN LATERAL (SELECT * FROM"
+    " suppressions WHERE tenant_id = 1 AND channel = 'email' AND address_hash = keys.key"
+    " LIMIT 1) AS found ON true"
+)
+PROBE_LINES = (
+    "SELECT found.* FROM unnest(%s::text[]) AS keys(key) JOIN LATERAL (SELECT * FROM"
+    " imported_lines WHERE tenant_id = 1 AND channel = 'email' AND address_hash = keys.key"
+    " LIMIT 1) AS found ON true"
+)
+
+
+LOOKUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (probes of the batch's keys, sequences its new rows' ids come from)
+    "today": (
+        (PROBE_ADDRESSES, PROBE_SUPPRESSIONS),
+        ("addresses_id_seq", "consent_events_id_seq"),
+    ),
+    "two": ((PROBE_SUPPRESSIONS,), ("floor.consent_events_id_seq",)),
+    "one": ((PROBE_LINES,), ("floor.imported_lines_id_seq",)),
+}
+LOOKUPS["today, no FK"] = LOOKUPS["today"]
+
+
+def _read_first(
+    cursor: psycopg.Cursor[tuple[object, ...]], layout: str, part: list[Row]
+) -> list[Row]:
+    """`--lookups`: the batch's keys probed, and its rows with ids from the sequences."""
+    probes, sequences = LOOKUPS[layout]
+    keys = [h for _, _, h in part]
+    for probe in probes:
+        if cursor.execute(probe, (keys,)).fetchall():
+            raise RuntimeError("a new line was found")
+    ids: list[int] = []
+    for sequence in sequences:
+        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, len(part)))
+        ids = sorted(int(row[0]) for row in cursor.fetchall())
+    return [(i, value, h) for i, (_, value, h) in zip(ids, part, strict=True)]
+
+
 Writer = Callable[[psycopg.Cursor[tuple[object, ...]], list[Row]], None]
 LAYOUTS: dict[str, tuple[Writer, str, tuple[str, ...], bool]] = {
     # name: (writer, search_path, the tables it fills, foreign keys on)
@@ -225,7 +280,7 @@ LAYOUTS: dict[str, tuple[Writer, str, tuple[str, ...], bool]] = {
 }
 
 
-def floor(url: str, rows: list[Row], *, batch: int, layout: str) -> float:
+def floor(url: str, rows: list[Row], *, batch: int, layout: str, lookups: bool) -> float:
     """rows/s of one run of `layout`, its tables emptied first."""
     write, search_path, tables, keys = LAYOUTS[layout]
     with psycopg.connect(url) as db:
@@ -238,6 +293,8 @@ def floor(url: str, rows: list[Row], *, batch: int, layout: str) -> float:
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
             with db.cursor() as cursor:
+                if lookups:
+                    part = _read_first(cursor, layout, part)
                 write(cursor, part)
                 cursor.execute(
                     "INSERT INTO outbox (tenant_id, kind, payload, created_at, run_at)"
@@ -270,6 +327,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layout", action="append", choices=list(LAYOUTS), help="(all)")
+    parser.add_argument("--lookups", action="store_true", help="read each batch's keys first")
     args = parser.parse_args()
     _schema(args.url)
     rows = rows_of(args.rows)
@@ -282,11 +340,12 @@ def main() -> None:
                 "rows": args.rows,
                 "batch": args.batch,
                 "round": round_,
+                "lookups": args.lookups,
                 "ceiling (subprocess) rows/s": round(top),
                 "ceiling (insert) rows/s": round(ceiling_insert(args.url, rows)),
             }
             for layout in args.layout or list(LAYOUTS):
-                rate = floor(args.url, rows, batch=args.batch, layout=layout)
+                rate = floor(args.url, rows, batch=args.batch, layout=layout, lookups=args.lookups)
                 line[layout] = {"rows/s": round(rate), "ratio": round(rate / top, 3)}
             print(json.dumps(line), flush=True)
 
