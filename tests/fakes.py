@@ -685,6 +685,9 @@ class MemoryCheckRepository(_Repo):
     ) -> list[tuple[SubscriptionState | None, bool]]:
         return [self._consent(query) for query in queries]
 
+    def warm_up(self) -> None:
+        pass
+
     def _consent(self, query: ConsentQuery) -> tuple[SubscriptionState | None, bool]:
         address = MemoryAddressRepository(self.s).find(
             query.tenant_id, query.channel, query.value, query.address_hash

@@ -28,7 +28,9 @@ from optledger.services.links import OneClick
 from optledger.services.messages import MessageSpec
 from optledger.services.targets import AddressTarget, ContactTarget
 from optledger.storage import tables
+from optledger.storage.cursor import plans_of
 from optledger.storage.engine import make_engine
+from optledger.storage.repositories import SqlUnitOfWork
 from optledger.storage.transactions import SqlTransactions
 from tests.builders import every_check_verdict, service_context
 from tests.conftest import DATABASES, sqlite_database, truncate_all
@@ -199,6 +201,47 @@ def test_single_checks_answered_together_in_any_number_answer_as_each_alone_on_s
         for t, c, a in asked_of
     ]
     assert together == alone
+
+
+def table_rows(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table.name: len(connection.execute(select(table)).all())
+            for table in tables.metadata.sorted_tables
+        }
+
+
+def test_warming_up_the_checks_changes_and_keeps_nothing_on_sql(services, tenant_id, engine):
+    asked = every_check_verdict(services, tenant_id)
+    before = [
+        services.checks.check_one(tenant_id=tenant_id, topic=t, channel=c, address=a)
+        for t, c, a in asked
+    ]
+    rows = table_rows(engine)
+
+    services.checks.warm_up()
+
+    assert table_rows(engine) == rows
+    assert [
+        services.checks.check_one(tenant_id=tenant_id, topic=t, channel=c, address=a)
+        for t, c, a in asked
+    ] == before
+
+
+def test_warming_up_the_checks_compiles_and_prepares_each_consent_statement(engine):
+    # SQLite: the one statement of a check, whatever the number. PostgreSQL: one query
+    # alone and 2, 4, 8, 16, 32 answered together, each run until psycopg has prepared it
+    # on the connection (its sixth run).
+    postgresql = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:
+        SqlUnitOfWork(connection).checks.warm_up()
+        prepared = (
+            connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one()
+            if postgresql
+            else None
+        )
+    assert len(plans_of(engine.dialect)) == (6 if postgresql else 1)
+    assert prepared == (6 if postgresql else None)
 
 
 @pytest.mark.parametrize(

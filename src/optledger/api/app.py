@@ -74,6 +74,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_warm_up, services)
         yield
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
@@ -119,6 +120,15 @@ def create_app(
     app.add_middleware(HeaderLimits, limits=limits)
     app.add_middleware(ErrorGuard)  # added last: the outermost, around every door
     return app
+
+
+def _warm_up(services: Services) -> None:
+    """The checks' reads made once before the first request (`CheckService.warm_up`); a
+    database that does not answer yet is no reason not to start (`/readyz` says so)."""
+    try:
+        services.checks.warm_up()
+    except Exception as exc:
+        _log.warning("the checks could not be warmed up: %s", describe(exc))
 
 
 def _safely(check: Callable[[], bool]) -> bool:

@@ -333,6 +333,13 @@ class CheckRepository(Protocol):
         PostgreSQL): the single checks that arrive together are answered together."""
         ...
 
+    def warm_up(self) -> None:
+        """Run each statement `consents` may run, for a query that matches no row, until
+        it is compiled and, where the driver prepares statements on the server, prepared
+        on this connection: work a process's first checks would otherwise do while the
+        requests behind them wait. Reads nothing it keeps."""
+        ...
+
     def suppressed_among(
         self, *, tenant_id: int, channel: Channel, hashes: Collection[str]
     ) -> set[str]:

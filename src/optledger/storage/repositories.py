@@ -2232,6 +2232,20 @@ class SqlCheckRepository:
             )
         return answers
 
+    def warm_up(self) -> None:
+        """`consents` of a query that matches no row, in every size that has a statement
+        of its own (one query; on PostgreSQL 2, 4, … `CONSENTS_TOGETHER`), as often as
+        psycopg runs a statement before it prepares it (decision 0039)."""
+        sizes = [1]
+        if self._executor.dialect_name == "postgresql":
+            sizes += [1 << n for n in range(1, CONSENTS_TOGETHER.bit_length())]
+        nothing = ports.ConsentQuery(
+            tenant_id=0, channel=Channel.EMAIL, value="", address_hash="", topic_id=0
+        )
+        for size in sizes:
+            for _ in range(_runs_to_prepare(self._connection)):
+                self.consents([nothing] * size)
+
     def _consents_together(
         self, queries: Sequence[ports.ConsentQuery]
     ) -> list[tuple[SubscriptionState | None, bool]]:
@@ -2439,6 +2453,15 @@ def _consent_statement() -> Select[*tuple[Any, ...]]:
         .exists()
     )
     return select(state.label("state"), suppressed.label("suppressed"))
+
+
+def _runs_to_prepare(connection: Connection) -> int:
+    """How often a statement is run on `connection` before the server has it prepared:
+    once past psycopg's `prepare_threshold`; once where nothing is prepared (SQLite, or
+    psycopg with preparing switched off)."""
+    driver: Any = connection.connection.driver_connection
+    threshold = getattr(driver, "prepare_threshold", None)
+    return 1 if threshold is None else threshold + 1
 
 
 CONSENTS_TOGETHER: Final = 32

@@ -1,3 +1,7 @@
+from fastapi.testclient import TestClient
+
+from optledger.api import create_app
+from optledger.domain.errors import Unavailable
 from tests.functional.rest.conftest import create_topic, invalid
 
 
@@ -138,3 +142,27 @@ def test_missing_query_parameters_are_named(client, acme):
     response = client.get("/v1/checks", params={"topic": "digest"}, headers=acme.checker)
 
     assert response.json() == invalid(("channel", "Field required"), ("address", "Field required"))
+
+
+def test_the_app_warms_up_the_checks_before_it_serves(services, monkeypatch):
+    calls = []
+    monkeypatch.setattr(services.checks, "warm_up", lambda: calls.append("warm_up"))
+    with TestClient(create_app(services=services, ready=lambda: True)) as http:
+        assert calls == ["warm_up"]
+        assert http.get("/healthz").status_code == 200
+    assert calls == ["warm_up"]
+
+
+def test_the_app_serves_when_the_checks_cannot_be_warmed_up(services, monkeypatch, caplog):
+    def unreachable() -> None:
+        raise Unavailable("the database does not answer")
+
+    monkeypatch.setattr(services.checks, "warm_up", unreachable)
+    with TestClient(create_app(services=services, ready=lambda: True)) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+    # Logged as every unexpected error is, by type and place (never its message).
+    (logged,) = [record.getMessage() for record in caplog.records]
+    where = logged.removeprefix(
+        "the checks could not be warmed up: optledger.domain.errors.Unavailable at "
+    )
+    assert where.startswith("optledger/api/app.py:")
