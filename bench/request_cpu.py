@@ -15,6 +15,9 @@ the group-commit ceiling (bench/ceilings/group_commit.py) under the same unsubsc
 
 Client CPU (this process) is not counted; the figure includes the server's writer thread,
 its database driver and, on SQLite, the database engine, but not PostgreSQL's own server.
+`loop_us_per_request` is the main threads' (the event loops') part. The writer's part
+shrinks as batches grow: a run whose server fell behind (its p50 far above a few ms) wrote
+bigger batches, so compare runs at the same latency.
 """
 
 import argparse
@@ -54,14 +57,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
-    """User and system CPU seconds of `pids` so far."""
-    user = system = 0
+def _cpu_seconds(pids: list[int]) -> tuple[float, float, float]:
+    """User and system CPU seconds of `pids` so far, and the CPU seconds of their main
+    threads (each server's event loop) alone."""
+    user = system = main = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         user += int(fields[11])
         system += int(fields[12])
-    return user / _TICKS, system / _TICKS
+        thread = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        main += int(thread[11]) + int(thread[12])
+    return user / _TICKS, system / _TICKS, main / _TICKS
 
 
 def _unsubscribe_request(*, host: str, key: str, prefix: str) -> Callable[[int], bytes]:
@@ -143,7 +149,7 @@ def measure(
                     request=request,
                 )
                 time.sleep(0.2)
-                user, system = (
+                user, system, loop = (
                     after - then for after, then in zip(_cpu_seconds(servers), before, strict=True)
                 )
                 answered = answer.answered
@@ -155,6 +161,7 @@ def measure(
                         "cpu_us_per_request": (user + system) / answered * 1e6,
                         "user_us_per_request": user / answered * 1e6,
                         "system_us_per_request": system / answered * 1e6,
+                        "loop_us_per_request": loop / answered * 1e6,
                         "achieved": answer.achieved,
                         "p50_ms": answer.p50_ms,
                         "p99_ms": answer.p99_ms,
