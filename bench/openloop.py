@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ class OpenLoopResult:
     max_ms: float
     non_2xx: int
     errors: int
+    answered: int = 0
+    """Answers received."""
 
 
 @dataclass
@@ -36,19 +39,22 @@ class _Run:
     rate: float
     start: float
     end: float
-    request: bytes
+    request: Callable[[int], bytes]
+    """The bytes of request i."""
     latencies: list[float] = field(default_factory=list)
     non_2xx: int = 0
     errors: int = 0
     next_index: int = 0
 
-    def take(self) -> float | None:
-        """The intended send time of the next request, or None when the run is over."""
-        due = self.start + self.next_index / self.rate
+    def take(self) -> tuple[int, float] | None:
+        """The index and intended send time of the next request, or None when the run is
+        over."""
+        index = self.next_index
+        due = self.start + index / self.rate
         if due >= self.end:
             return None
         self.next_index += 1
-        return due
+        return index, due
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> int:
@@ -75,11 +81,12 @@ async def _read_answer(reader: asyncio.StreamReader) -> int:
 async def _connection(run: _Run, host: str, port: int) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        while (due := run.take()) is not None:
+        while (taken := run.take()) is not None:
+            index, due = taken
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            writer.write(run.request)
+            writer.write(run.request(index))
             try:
                 status = await _read_answer(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
@@ -101,14 +108,14 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 async def _drive(
-    *, url: str, rate: float, seconds: float, connections: int, headers: dict[str, str]
+    *,
+    host: str,
+    port: int,
+    rate: float,
+    seconds: float,
+    connections: int,
+    request: Callable[[int], bytes],
 ) -> OpenLoopResult:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target or '/'} HTTP/1.1", f"Host: {host}:{port}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     start = time.perf_counter() + 0.05
     run = _Run(rate=rate, start=start, end=start + seconds, request=request)
     await asyncio.gather(*(_connection(run, host, port) for _ in range(connections)))
@@ -122,6 +129,7 @@ async def _drive(
         max_ms=(ordered[-1] * 1000) if ordered else 0.0,
         non_2xx=run.non_2xx,
         errors=run.errors,
+        answered=len(ordered),
     )
 
 
@@ -134,8 +142,42 @@ def open_loop(
     headers: dict[str, str] | None = None,
 ) -> OpenLoopResult:
     """GET `url` at `rate` requests/s for `seconds` over `connections` connections."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target or '/'} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return open_loop_requests(
+        host=host,
+        port=port,
+        rate=rate,
+        seconds=seconds,
+        connections=connections,
+        request=lambda _: request,
+    )
+
+
+def open_loop_requests(
+    *,
+    host: str,
+    port: int,
+    rate: float,
+    seconds: float,
+    connections: int,
+    request: Callable[[int], bytes],
+) -> OpenLoopResult:
+    """Send `request(i)` (the whole HTTP/1.1 request, i = 0, 1, ...) to host:port at
+    `rate` requests/s for `seconds` over `connections` connections."""
     return asyncio.run(
-        _drive(url=url, rate=rate, seconds=seconds, connections=connections, headers=headers or {})
+        _drive(
+            host=host,
+            port=port,
+            rate=rate,
+            seconds=seconds,
+            connections=connections,
+            request=request,
+        )
     )
 
 

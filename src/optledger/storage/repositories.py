@@ -162,8 +162,13 @@ def _from_db_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else _from_db(moment)
 
 
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""What `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` builds on every
+call, built once: the writer encodes a few values for every event it records."""
+
+
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _channels_text(channels: Iterable[Channel]) -> str:

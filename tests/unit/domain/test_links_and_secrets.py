@@ -1,6 +1,9 @@
+import hmac
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from optledger.domain.channels import Channel
 from optledger.domain.errors import FieldError, InvalidInput, NotFound
@@ -63,3 +66,19 @@ def test_errors_carry_fields_and_plain_messages():
     assert str(NotFound(kind="topic", key="news")) == "topic 'news' was not found"
     with pytest.raises(ValueError, match="at least one FieldError"):
         InvalidInput()
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, bytes(range(64)), bytes(range(100)) * 2])
+@given(parts=st.lists(st.text(), min_size=1, max_size=4))
+def test_keyed_hashes_are_hmac_sha256_of_the_joined_parts(key, parts):
+    hasher = KeyedHasher(key)
+    value = "".join(parts)
+    expected = hmac.digest(key, f"address\x1f7\x1femail\x1f{value}".encode(), "sha256").hex()
+    assert hasher.address_hash(tenant_id=7, channel=Channel.EMAIL, value=value) == expected
+    assert hasher.address_hashes(tenant_id=7, channel=Channel.EMAIL, values=[value, value]) == [
+        expected,
+        expected,
+    ]
+    assert (
+        hasher.secret_hash(value) == hmac.digest(key, f"secret\x1f{value}".encode(), "sha256").hex()
+    )

@@ -22,6 +22,10 @@ MAX_BODY_BYTES: Final = 16 * 1024
 _MAX_FIELDS: Final = 1_000
 _FORM_TYPES: Final = frozenset({b"application/x-www-form-urlencoded", b"multipart/form-data"})
 _ONE_CLICK_FIELD, _, _ONE_CLICK_VALUE = ONE_CLICK_POST.partition("=")
+_URLENCODED: Final = b"application/x-www-form-urlencoded"
+_ONE_CLICK_BODY: Final = ONE_CLICK_POST.encode()
+"""RFC 8058's body, which a mail client sends urlencoded byte for byte: its form is known
+without Starlette's `FormParser` (about a fifth of a one-click's event-loop time)."""
 
 
 class BodyTooLargeError(Exception):
@@ -52,6 +56,8 @@ async def parse_form(headers: Headers, body: bytes) -> FormData | None:
     media_type, _ = parse_options_header(headers.get("content-type"))
     if media_type not in _FORM_TYPES:
         return None
+    if media_type == _URLENCODED and body == _ONE_CLICK_BODY:
+        return FormData([(_ONE_CLICK_FIELD, _ONE_CLICK_VALUE)])
 
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body

@@ -230,7 +230,7 @@ class PageHandlers:
             return plain(ONE_CLICK_BAD_BODY, status=400)
         provenance = _provenance(request, via="one_click", locale=None)
         try:
-            committed = LoopCompletion[Change]()
+            committed: LoopCompletion[Change] = LoopCompletion()
             self._links.submit_one_click(
                 token=request.path_params["token"], provenance=provenance, completion=committed
             )

@@ -127,6 +127,8 @@ Door = Annotated[DoorInfo, Depends(door_info)]
 def reject_unknown_query(request: Request) -> None:
     """Refuse query parameters the operation does not define, naming each (422): a
     mistyped `skip_invalid` must not be ignored in silence."""
+    if not request.scope["query_string"]:
+        return
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

@@ -213,7 +213,7 @@ class IdempotencyMiddleware:
         self, response: "_Captured", *, caller: _Caller, key: str, request: str
     ) -> StoredResponse | None:
         try:
-            kept = LoopCompletion[StoredResponse]()
+            kept: LoopCompletion[StoredResponse] = LoopCompletion()
             self._services.idempotency.submit_store(
                 principal=caller.principal,
                 credential=caller.secret,

@@ -74,7 +74,7 @@ async def unsubscribe(
     """Unsubscribe the target from `topics`, or from everything when `topics` is omitted
     or null. Repeating it succeeds, with outcome `repeated`. `404` for an unknown contact
     or message; `403` for a topic that cannot be unsubscribed from."""
-    committed = LoopCompletion[ChangeResult]()
+    committed: LoopCompletion[ChangeResult] = LoopCompletion()
     services(request).subscriptions.submit_unsubscribe(
         tenant_id=principal.tenant_id,
         target=body.target(),
