@@ -43,7 +43,6 @@ Prints, per round, each one's rows/s and its ratio to the subprocess ceiling of 
 """
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -55,9 +54,10 @@ from pathlib import Path
 
 import psycopg
 
-NOW = "2026-12-08 00:00:00.000000"
-Row = tuple[int, str, str]
-"""(id, value, address hash)."""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.import_floor import NOW, Row, csv_of, in_file_order, rows_of
+
 TODAY = ("consent_events", "suppressions", "addresses", "outbox")
 FLOOR = (
     "CREATE SCHEMA floor",
@@ -108,16 +108,6 @@ def _schema(url: str) -> None:
         )
         for statement in FLOOR:
             db.execute(statement)
-
-
-def rows_of(count: int) -> list[Row]:
-    """The w3-import file's addresses with a stand-in keyed hash, in hash order."""
-    rows = []
-    for n in range(count):
-        value = f"imported{n}@example.com"
-        rows.append((value, hashlib.sha256(b"address\x1f" + value.encode()).hexdigest()))
-    rows.sort(key=lambda row: row[1])
-    return [(index + 1, value, digest) for index, (value, digest) in enumerate(rows)]
 
 
 def ceiling_insert(url: str, rows: list[Row]) -> float:
@@ -307,21 +297,6 @@ def floor(url: str, rows: list[Row], *, batch: int, layout: str, lookups: bool) 
                 )
             db.commit()
         return len(rows) / (time.perf_counter() - started)
-
-
-def in_file_order(rows: list[Row]) -> list[str]:
-    """The rows' values in the w3-import file's order (`imported0@…`, `imported1@…`, …),
-    which is the order the ceiling inserts them in."""
-    return [f"imported{n}@example.com" for n in range(len(rows))]
-
-
-def csv_of(rows: list[Row], directory: Path) -> Path:
-    """The w3-import file of these rows, as `bench.run` writes it."""
-    path = directory / "import.csv"
-    with path.open("w", encoding="utf-8") as file:
-        file.write("email,reason\n")
-        file.writelines(f"{value},bench\n" for value in in_file_order(rows))
-    return path
 
 
 def main() -> None:

@@ -69,10 +69,9 @@ def test_errors_carry_fields_and_plain_messages():
 
 
 @pytest.mark.parametrize("key", [b"k" * 32, bytes(range(64)), bytes(range(100)) * 2])
-@given(parts=st.lists(st.text(), min_size=1, max_size=4))
-def test_keyed_hashes_are_hmac_sha256_of_the_joined_parts(key, parts):
+@given(value=st.text())
+def test_keyed_hashes_are_hmac_sha256_of_the_joined_parts(key, value):
     hasher = KeyedHasher(key)
-    value = "".join(parts)
     expected = hmac.digest(key, f"address\x1f7\x1femail\x1f{value}".encode(), "sha256").hex()
     assert hasher.address_hash(tenant_id=7, channel=Channel.EMAIL, value=value) == expected
     assert hasher.address_hashes(tenant_id=7, channel=Channel.EMAIL, values=[value, value]) == [
